@@ -1,0 +1,25 @@
+# `make demo` and `make test` create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[cpu,test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/keras-edda demo
+
+test: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q tests
+
+bench: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python benchmarks/explainers.py
+
+clean:
+	rm -rf $(VENV) runs *.egg-info

@@ -1,0 +1,15 @@
+"""keras_edda: explanation-driven data augmentation for Keras 3."""
+
+try:
+    import tensorflow  # noqa: F401
+except ImportError as error:  # pragma: no cover
+    raise ImportError(
+        "keras_edda runs on TensorFlow. Install it with "
+        "`pip install keras_edda[cpu]` (tensorflow-cpu) or "
+        "`pip install keras_edda[gpu]` (tensorflow[and-cuda])."
+    ) from error
+
+from keras_edda import datasets, explainers, models, ops
+from keras_edda.version import __version__
+
+__all__ = ["__version__", "datasets", "explainers", "models", "ops"]

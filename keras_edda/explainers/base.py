@@ -1,0 +1,213 @@
+"""The explainer interface every part of keras_edda relies on."""
+
+import keras
+import tensorflow as tf
+
+from keras_edda import _checks
+from keras_edda.explainers import capture as capture_lib
+from keras_edda.explainers import targets as targets_lib
+from keras_edda.ops.batching import chunked_loop
+from keras_edda.ops.layout import from_channels_last
+
+
+class ModelInspection:
+    """What one look at a model call tells: layers in call order, output size.
+
+    Attributes:
+        calls: `(path, layer, output_shape)` for every layer call, in order.
+        num_classes: size of the model's last output axis.
+        output_layer: the last layer called, whose output is the model's.
+    """
+
+    def __init__(self, model, images):
+        paths = {id(layer): path for path, layer in capture_lib.leaf_layers(model)}
+        layers = [layer for _, layer in capture_lib.leaf_layers(model)]
+        with capture_lib.Capture(record_all=layers) as capture:
+            outputs = model(images[:1], training=False)
+        if isinstance(outputs, (list, tuple, dict)):
+            raise ValueError(
+                "keras_edda explains models with a single output tensor. "
+                f"Received: model '{model.name}' with {len(outputs)} outputs"
+            )
+        self.calls = [
+            (paths[id(layer)], layer, getattr(out, "shape", None))
+            for layer, out in capture.calls
+        ]
+        self.num_classes = int(outputs.shape[-1])
+        self.output_layer = self.calls[-1][1] if self.calls else None
+
+
+class Explainer:
+    """Base class of the explainers: model first, batched, graph-compiled.
+
+    A subclass implements `explain_batch(images, targets)` with TensorFlow ops
+    on the whole batch; this class checks the inputs, turns `targets` into a
+    standard form, compiles the work once with `tf.function` and returns maps
+    in the layout of the images.
+
+    Args:
+        model: the `keras.Model` to explain (Sequential, Functional,
+            subclassed, or with nested models).
+        batch_size: most model evaluations in one forward call; `None` puts
+            all of a call's work through the model at once.
+        use_logits: explain the pre-activation logit when the model ends in
+            softmax or sigmoid (default). The user's layers are not changed:
+            the logit is read as it enters the activation. `False` explains
+            the model's output as it is (probabilities).
+        data_format: `"channels_last"` or `"channels_first"`; defaults to
+            `keras.config.image_data_format()`.
+
+    Call arguments:
+        images: float images (N, H, W, C), or (N, C, H, W) for channels_first.
+        targets: `None` (the model's prediction), an int, an int vector (N,),
+            or one-hot / soft targets (N, C).
+
+    Returns:
+        float32 maps (N, H, W, 1), or (N, 1, H, W) for channels_first, at the
+        input resolution, not normalised.
+    """
+
+    def __init__(self, model, batch_size=None, use_logits=True, data_format=None):
+        self.model = _checks.check_model(model)
+        self.batch_size = _checks.check_positive_int(
+            batch_size, "batch_size", allow_none=True
+        )
+        if not isinstance(use_logits, bool):
+            raise TypeError(
+                f"`use_logits` must be a bool. Received: use_logits={use_logits!r}"
+            )
+        self.use_logits = use_logits
+        self.data_format = _checks.standardize_data_format(data_format)
+        self._inspection = None
+        self._logits_tap = None
+        self._compiled = self._compile()
+        if self._known_input_shape() is not None:
+            self.inspect(tf.zeros(self._known_input_shape()))
+
+    def _known_input_shape(self):
+        try:
+            inputs = self.model.inputs
+        except (AttributeError, ValueError):
+            return None
+        if not inputs or len(inputs) != 1:
+            return None
+        shape = (1,) + tuple(inputs[0].shape[1:])
+        return shape if None not in shape else None
+
+    def inspect(self, images):
+        """Looks at one model call once and keeps what it learnt.
+
+        Called at construction when the model's input shape is known, else
+        on the first call with the first image of the batch.
+        """
+        if self._inspection is None:
+            inspection = ModelInspection(self.model, images)
+            self._logits_tap = None
+            if self.use_logits and inspection.output_layer is not None:
+                self._logits_tap = capture_lib.logits_tap(inspection.output_layer)
+            self._inspection = inspection
+            self._on_inspected(inspection)
+        return self._inspection
+
+    def _on_inspected(self, inspection):
+        """Hook for subclasses that need to know the model's layers."""
+
+    @property
+    def num_classes(self):
+        return self._inspection.num_classes if self._inspection else None
+
+    def __call__(self, images, targets=None):
+        images = _checks.check_images(images, "images")
+        images = tf.cast(images, tf.float32)
+        self.inspect(images)
+        num_images = images.shape[0]
+        if num_images is None:
+            num_images = tf.shape(images)[0]
+        targets, checks = targets_lib.standardize_targets(
+            targets, num_images, self._inspection.num_classes
+        )
+        with tf.control_dependencies(checks):
+            images = tf.identity(images)
+        return self._compiled(images, targets)
+
+    explain = __call__
+
+    def _compile(self):
+        # A function of its own per explainer, traced once per input
+        # signature (None / int ids / weights targets).
+        def explain(images, targets):
+            return self._explain(images, targets)
+
+        explain.__name__ = f"{type(self).__name__}_explain"
+        return tf.function(explain, reduce_retracing=True)
+
+    def _explain(self, images, targets):
+        maps = self.explain_batch(images, targets)
+        return from_channels_last(tf.cast(maps, tf.float32), self.data_format)
+
+    def explain_batch(self, images, targets):
+        """Returns channels_last float32 maps (N, H, W, 1). To implement."""
+        raise NotImplementedError
+
+    # Helpers for subclasses -------------------------------------------------
+
+    @property
+    def binary_threshold(self):
+        """Decision threshold of a single-output head: 0.5 on probabilities."""
+        output_layer = self._inspection.output_layer
+        ends_in_activation = (
+            output_layer is not None
+            and capture_lib.logits_tap(output_layer) is not None
+        )
+        return 0.5 if ends_in_activation and self._logits_tap is None else 0.0
+
+    def scores(self, images, taps=()):
+        """Runs the model and returns float32 scores (N, C) and a capture.
+
+        The scores are the logits when `use_logits` and the model ends in
+        softmax/sigmoid, the model's output otherwise.
+        """
+        taps = list(taps)
+        if self._logits_tap is not None:
+            taps.append(self._logits_tap)
+        with capture_lib.Capture(taps) as capture:
+            outputs = self.model(images, training=False)
+        if self._logits_tap is not None:
+            outputs = capture[self._logits_tap]
+        return tf.cast(outputs, tf.float32), capture
+
+    def predict_scores(self, images):
+        """Scores (N, C) of whole batches, in chunks of `batch_size`."""
+        num_images = tf.shape(images)[0]
+        initial = tf.zeros((num_images, self._inspection.num_classes))
+
+        def body(start, stop, acc):
+            scores, _ = self.scores(images[start:stop])
+            indices = tf.range(start, stop)[:, None]
+            return tf.tensor_scatter_nd_update(acc, indices, scores)
+
+        return chunked_loop(body, self._static_count(images), self.batch_size, initial)
+
+    @staticmethod
+    def _static_count(images, factor=1):
+        """N * factor as a Python int when N is static, else a tensor."""
+        if images.shape[0] is not None:
+            return images.shape[0] * factor
+        return tf.shape(images)[0] * factor
+
+    def target_weights(self, targets, scores=None):
+        """Weights (N, C) of the explained score; `scores` needed for None."""
+        return targets_lib.target_weights(
+            targets, scores, self._inspection.num_classes, self.binary_threshold
+        )
+
+    def get_config(self):
+        return {
+            "batch_size": self.batch_size,
+            "use_logits": self.use_logits,
+            "data_format": self.data_format,
+        }
+
+    def __repr__(self):
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}(model={self.model.name!r}, {settings})"

@@ -1,0 +1,202 @@
+"""What replaces the occluded pixels: one implementation for the EDDA
+augmentation, the Occlusion explainer and the alignment metrics.
+
+A fill is a function `fill(images, mask) -> images` on whole batches. Only
+the pixels where `mask` is 1 are taken from its result (`fill_masked`), so a
+user's fill, for example a learned Keras inpainting model, only has to
+produce plausible content there.
+"""
+
+import math
+import numbers
+
+import tensorflow as tf
+
+from keras_edda import _checks
+from keras_edda.ops.layout import from_channels_last, to_channels_last
+
+FILL_NAMES = ("constant", "mean", "blur", "noise", "inpaint")
+
+
+def constant_fill(value=0.0):
+    """Fills with one value, in the model's input space.
+
+    After mean/std normalisation, 0.0 is the dataset's mean colour; this is
+    the EDDA authors' choice.
+    """
+    value = float(value)
+
+    def fill(images, mask):
+        return tf.fill(tf.shape(images), tf.cast(value, images.dtype))
+
+    return fill
+
+
+def mean_fill(data_format=None):
+    """Fills with each image's own mean colour."""
+    data_format = _checks.standardize_data_format(data_format)
+    axes = (2, 3) if data_format == "channels_first" else (1, 2)
+
+    def fill(images, mask):
+        mean = tf.reduce_mean(images, axis=axes, keepdims=True)
+        return tf.broadcast_to(mean, tf.shape(images))
+
+    return fill
+
+
+def _gaussian_kernel_1d(size, sigma):
+    radius = (size - 1) / 2.0
+    x = tf.range(size, dtype=tf.float32) - radius
+    kernel = tf.exp(-0.5 * tf.square(x / sigma))
+    return kernel / tf.reduce_sum(kernel)
+
+
+def gaussian_blur(images, kernel_size=11, sigma=5.0, data_format=None):
+    """Separable Gaussian blur with symmetric padding, on whole batches.
+
+    The kernel is clipped to the image size so small images still work.
+    """
+    data_format = _checks.standardize_data_format(data_format)
+    x = to_channels_last(images, data_format)
+    dtype = x.dtype
+    x = tf.cast(x, tf.float32)
+    height, width = x.shape[1], x.shape[2]
+    size = kernel_size
+    if height is not None and width is not None:
+        size = min(kernel_size, 2 * min(height, width) - 1)
+    size = max(size, 1)
+    pad = size // 2
+    kernel = _gaussian_kernel_1d(size, sigma)
+    channels = tf.shape(x)[-1]
+    x = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+    # Blur channel by channel with one shared kernel: fold channels into batch.
+    shape = tf.shape(x)
+    folded = tf.reshape(tf.transpose(x, (0, 3, 1, 2)), (-1, shape[1], shape[2], 1))
+    folded = tf.nn.conv2d(folded, tf.reshape(kernel, (size, 1, 1, 1)), 1, "VALID")
+    folded = tf.nn.conv2d(folded, tf.reshape(kernel, (1, size, 1, 1)), 1, "VALID")
+    out_shape = tf.shape(folded)
+    blurred = tf.transpose(
+        tf.reshape(folded, (shape[0], channels, out_shape[1], out_shape[2])),
+        (0, 2, 3, 1),
+    )
+    return from_channels_last(tf.cast(blurred, dtype), data_format)
+
+
+def blur_fill(kernel_size=11, sigma=5.0, data_format=None):
+    """Fills with a Gaussian blur of the image (RISE's insertion start)."""
+
+    def fill(images, mask):
+        return gaussian_blur(images, kernel_size, sigma, data_format)
+
+    return fill
+
+
+def noise_fill(seed=None):
+    """Fills with uniform noise in each image's own [min, max] range."""
+
+    def fill(images, mask):
+        axes = tf.range(1, tf.rank(images))
+        low = tf.reduce_min(images, axis=axes, keepdims=True)
+        high = tf.reduce_max(images, axis=axes, keepdims=True)
+        noise = tf.random.uniform(tf.shape(images), seed=seed, dtype=images.dtype)
+        return low + noise * (high - low)
+
+    return fill
+
+
+def inpaint_fill(iterations=None, data_format=None):
+    """Fills the hole from its surroundings by iterated diffusion.
+
+    The hole starts at the mean colour of the visible pixels, then each
+    iteration replaces every hole pixel by the average of its 3x3
+    neighbourhood while the visible pixels stay fixed, so colour flows in from
+    the border of the hole. It is the cheap, in-graph stand-in for a learned
+    inpainter (Agarwal & Nguyen, ACCV 2020); pass a callable fill to use one.
+
+    Args:
+        iterations: diffusion steps; `None` means enough for colour to cross
+            half the image (`max(H, W) // 2`, at least 8).
+        data_format: layout of the images.
+    """
+    data_format = _checks.standardize_data_format(data_format)
+
+    def fill(images, mask):
+        x = tf.cast(to_channels_last(images, data_format), tf.float32)
+        m = tf.cast(to_channels_last(mask, data_format), tf.float32)[..., :1]
+        visible = 1.0 - m
+        visible_count = tf.reduce_sum(visible, axis=(1, 2), keepdims=True)
+        visible_mean = tf.reduce_sum(x * visible, axis=(1, 2), keepdims=True) / (
+            tf.maximum(visible_count, 1.0)
+        )
+        current = x * visible + visible_mean * m
+        steps = iterations
+        if steps is None:
+            side = max(d for d in (x.shape[1], x.shape[2], 16) if d is not None)
+            steps = max(side // 2, 8)
+        kernel = tf.ones((3, 3, 1, 1), tf.float32) / 9.0
+        channels = tf.shape(x)[-1]
+        kernel = tf.tile(kernel, [1, 1, channels, 1])
+
+        def step(i, current):
+            padded = tf.pad(current, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC")
+            smoothed = tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")
+            return i + 1, x * visible + smoothed * m
+
+        _, current = tf.while_loop(
+            lambda i, _: i < steps, step, (tf.constant(0), current)
+        )
+        return from_channels_last(tf.cast(current, images.dtype), data_format)
+
+    return fill
+
+
+def get(fill, value=0.0, data_format=None, seed=None):
+    """Returns a fill function from a name, a number or a callable.
+
+    Args:
+        fill: one of `"constant"`, `"mean"`, `"blur"`, `"noise"`,
+            `"inpaint"`; a number (a constant fill with that value); or a
+            callable `fill(images, mask) -> images`.
+        value: the value of `"constant"`.
+        data_format: image layout for the fills that need it.
+        seed: seed of `"noise"`.
+
+    Returns:
+        A callable `fill(images, mask) -> images`.
+    """
+    if callable(fill):
+        return fill
+    if isinstance(fill, numbers.Real) and not isinstance(fill, bool):
+        if not math.isfinite(fill):
+            raise ValueError(f"`fill` must be finite. Received: fill={fill!r}")
+        return constant_fill(fill)
+    if fill == "constant":
+        return constant_fill(value)
+    if fill == "mean":
+        return mean_fill(data_format)
+    if fill == "blur":
+        return blur_fill(data_format=data_format)
+    if fill == "noise":
+        return noise_fill(seed)
+    if fill == "inpaint":
+        return inpaint_fill(data_format=data_format)
+    raise ValueError(
+        f"`fill` must be a number, a callable `fill(images, mask)` or one of "
+        f"{list(FILL_NAMES)}. Received: fill={fill!r}"
+    )
+
+
+def fill_masked(images, mask, fill):
+    """Replaces the pixels where `mask` is 1 by `fill(images, mask)`.
+
+    Args:
+        images: (N, H, W, C) or (N, C, H, W).
+        mask: float mask broadcastable to `images` (one channel).
+        fill: a fill function (see `get`).
+
+    Returns:
+        Images of the same shape and dtype.
+    """
+    mask = tf.cast(mask, images.dtype)
+    filled = tf.cast(fill(images, mask), images.dtype)
+    return images * (1 - mask) + filled * mask

@@ -1,0 +1,29 @@
+"""Moving between channels_first and channels_last for per-pixel maps."""
+
+import tensorflow as tf
+
+
+def to_channels_last(tensor, data_format):
+    if data_format == "channels_first":
+        return tf.transpose(tensor, (0, 2, 3, 1))
+    return tensor
+
+
+def from_channels_last(tensor, data_format):
+    if data_format == "channels_first":
+        return tf.transpose(tensor, (0, 3, 1, 2))
+    return tensor
+
+
+def channel_axis(data_format):
+    return 1 if data_format == "channels_first" else -1
+
+
+def spatial_axes(data_format):
+    return (2, 3) if data_format == "channels_first" else (1, 2)
+
+
+def spatial_size(images, data_format):
+    """Static (height, width) of a batch of images."""
+    axes = spatial_axes(data_format)
+    return images.shape[axes[0]], images.shape[axes[1]]
