@@ -118,7 +118,8 @@ class Explainer:
 
     def __call__(self, images, targets=None):
         images = _checks.check_images(images, "images")
-        images = tf.cast(images, tf.float32)
+        if images.dtype != tf.float32:
+            images = tf.cast(images, tf.float32)
         self.inspect(images)
         num_images = images.shape[0]
         if num_images is None:
@@ -126,8 +127,9 @@ class Explainer:
         targets, checks = targets_lib.standardize_targets(
             targets, num_images, self._inspection.num_classes
         )
-        with tf.control_dependencies(checks):
-            images = tf.identity(images)
+        if checks:
+            with tf.control_dependencies(checks):
+                images = tf.identity(images)
         return self._compiled(images, targets)
 
     explain = __call__

@@ -1,0 +1,168 @@
+"""Explainer throughput: keras_edda vs tf-explain (core, no drawing) vs
+xplique (when installed), and each against its compute limit, in one process.
+
+    python benchmarks/explainers.py [--batch 32] [--steps 50] [--patch 4]
+
+The compute limit is the same model work done as bare batched passes:
+Grad-CAM = one forward pass of the batch (a lower bound: it also needs a
+backward pass to the layer); IG = steps x images forward+backward passes in chunks of `batch_size`;
+Occlusion = patches x images forward passes in chunks of `batch_size`
+(occluded inputs prepared beforehand). Prints images/s and ratios.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from _timing import device_name, median_seconds  # noqa: E402
+
+from keras_edda import explainers  # noqa: E402
+
+
+def build_model(size, classes=10):
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def gradient_limit(model, images, steps, chunk):
+    """steps x N forward+backward passes, chunked like the explainer."""
+    work = tf.repeat(images, steps, axis=0)
+
+    @tf.function
+    def run(work):
+        total = tf.constant(0.0)
+        for start in range(0, work.shape[0], chunk):
+            batch = work[start:start + chunk]
+            with tf.GradientTape() as tape:
+                tape.watch(batch)
+                score = tf.reduce_sum(model(batch, training=False)[:, 0])
+            total += tf.reduce_sum(tape.gradient(score, batch))
+        return total
+
+    return lambda: run(work)
+
+
+def forward_limit(model, images, patches, chunk):
+    """patches x N forward passes on prepared inputs, chunked."""
+    work = tf.repeat(images, patches, axis=0)
+
+    @tf.function
+    def run(work):
+        total = tf.constant(0.0)
+        for start in range(0, work.shape[0], chunk):
+            total += tf.reduce_sum(model(work[start:start + chunk], training=False))
+        return total
+
+    return lambda: run(work)
+
+
+def tf_explain_runs(model, images, steps, patch):
+    try:
+        from tf_explain.core import GradCAM, IntegratedGradients, OcclusionSensitivity
+    except ImportError:
+        return {}
+    class_index = 0
+
+    def grad_cam():
+        outputs, grads = GradCAM.get_gradients_and_filters(
+            model, images, "conv2", class_index, False)
+        return GradCAM.generate_ponderated_output(outputs, grads)
+
+    def integrated_gradients():
+        interpolated = IntegratedGradients.generate_interpolations(images, steps)
+        return IntegratedGradients.get_integrated_gradients(
+            interpolated, model, class_index, steps)
+
+    occlusion = OcclusionSensitivity(batch_size=512)
+
+    def occlusion_run():
+        return [occlusion.get_sensitivity_map(model, image, class_index, patch)
+                for image in images]
+
+    return {"grad_cam": grad_cam, "integrated_gradients": integrated_gradients,
+            "occlusion": occlusion_run}
+
+
+def xplique_runs(model, images, steps, patch, batch_size):
+    try:
+        import xplique.attributions as xa
+    except ImportError:
+        return {}
+    targets = tf.one_hot(np.zeros(len(images), int), 10)
+    made = {
+        "grad_cam": xa.GradCAM(model, conv_layer="conv2"),
+        "integrated_gradients": xa.IntegratedGradients(model, steps=steps, batch_size=batch_size),
+        "occlusion": xa.Occlusion(model, patch_size=patch, patch_stride=patch, batch_size=batch_size),
+    }
+    return {name: (lambda e=e: e.explain(images, targets)) for name, e in made.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--patch", type=int, default=4)
+    parser.add_argument("--chunk", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(0)
+    keras.utils.disable_interactive_logging()
+    model = build_model(args.size)
+    images = np.random.default_rng(0).uniform(size=(args.batch, args.size, args.size, 3)).astype("float32")
+    tensor = tf.constant(images)
+    patches = (args.size // args.patch) ** 2
+    ours = {
+        "grad_cam": explainers.GradCAM(model, layer="conv2"),
+        "integrated_gradients": explainers.IntegratedGradients(
+            model, steps=args.steps, batch_size=args.chunk),
+        "occlusion": explainers.Occlusion(
+            model, patch_size=args.patch, batch_size=args.chunk),
+    }
+    limits = {
+        "grad_cam": forward_limit(model, tensor, 1, args.chunk),
+        "integrated_gradients": gradient_limit(model, tensor, args.steps, args.chunk),
+        "occlusion": forward_limit(model, tensor, patches + 1, args.chunk),
+    }
+    references = {"tf-explain": tf_explain_runs(model, images, args.steps, args.patch),
+                  "xplique": xplique_runs(model, tensor, args.steps, args.patch, args.chunk)}
+
+    print(f"# {device_name()}; TF {tf.__version__}, Keras {keras.__version__}; "
+          f"batch {args.batch} x {args.size}x{args.size}x3, Conv32-Conv64-GAP-Dense10, "
+          f"IG steps {args.steps}, occlusion patch {args.patch} ({patches} patches), "
+          f"chunk {args.chunk}; median of {args.repeats}")
+    print("| explainer | keras_edda img/s | tf-explain img/s | ours / tf-explain | "
+          "xplique img/s | ours / xplique | compute limit img/s | ours / limit |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, explainer in ours.items():
+        ours_s = median_seconds(lambda: explainer(tensor, 0), args.repeats)
+        rate = args.batch / ours_s
+        cells = [name, f"{rate:,.0f}"]
+        for label in ("tf-explain", "xplique"):
+            run = references[label].get(name)
+            if run is None:
+                cells += ["n/a", "n/a"]
+                continue
+            seconds = median_seconds(run, max(1, args.repeats if name != "occlusion" else 2))
+            cells += [f"{args.batch / seconds:,.0f}", f"{seconds / ours_s:.1f}x"]
+        if name in limits:
+            limit_s = median_seconds(limits[name], args.repeats)
+            cells += [f"{args.batch / limit_s:,.0f}", f"{limit_s / ours_s:.2f}"]
+        else:
+            cells += ["-", "-"]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
