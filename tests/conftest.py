@@ -8,6 +8,11 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
+# Two logical CPU devices, for the tf.distribute.MirroredStrategy tests.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0],
+    [tf.config.LogicalDeviceConfiguration()] * 2,
+)
 
 
 @pytest.fixture(autouse=True)
