@@ -86,7 +86,6 @@ class EDDA(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(self.settings.seed)
         self.steps = self.add_weight(shape=(), dtype="int64", initializer="zeros",
                                      trainable=False, name="steps")
-        self.supports_masking = False
 
     def get_classifier(self):
         """The classifier this layer explains."""

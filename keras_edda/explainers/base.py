@@ -178,17 +178,35 @@ class Explainer:
             outputs = capture[self._logits_tap]
         return tf.cast(outputs, tf.float32), capture
 
-    def predict_scores(self, images):
-        """Scores (N, C) of whole batches, in chunks of `batch_size`."""
-        num_images = tf.shape(images)[0]
-        initial = tf.zeros((num_images, self._inspection.num_classes))
+    def map_images(self, fn, images, targets, output_shape):
+        """Applies `fn(images, targets) -> rows` to chunks of `batch_size` images.
 
-        def body(start, stop, acc):
-            scores, _ = self.scores(images[start:stop])
+        The one per-image chunking used by Grad-CAM, Saliency and
+        `predict_scores`: results are written back row by row.
+
+        Args:
+            fn: computes the rows of one chunk; `targets` is `None` or the
+                chunk's rows of `targets`.
+            images: the whole batch.
+            targets: `None` or standardised targets of the whole batch.
+            output_shape: shape of one row of the result.
+        """
+        initial = tf.zeros(
+            tf.concat([tf.shape(images)[:1], output_shape], axis=0))
+
+        def body(start, stop, result):
+            chunk_targets = None if targets is None else targets[start:stop]
+            rows = fn(images[start:stop], chunk_targets)
             indices = tf.range(start, stop)[:, None]
-            return tf.tensor_scatter_nd_update(acc, indices, scores)
+            return tf.tensor_scatter_nd_update(result, indices, rows)
 
         return chunked_loop(body, self._static_count(images), self.batch_size, initial)
+
+    def predict_scores(self, images):
+        """Scores (N, C) of whole batches, in chunks of `batch_size`."""
+        return self.map_images(
+            lambda chunk, _: self.scores(chunk)[0], images, None,
+            [self._inspection.num_classes])
 
     @staticmethod
     def _static_count(images, factor=1):

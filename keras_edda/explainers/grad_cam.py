@@ -5,7 +5,6 @@ import tensorflow as tf
 from keras_edda.explainers import capture as capture_lib
 from keras_edda.explainers.base import Explainer
 from keras_edda.explainers.targets import explained_score
-from keras_edda.ops.batching import chunked_loop
 from keras_edda.ops.layout import spatial_size, to_channels_last
 
 
@@ -81,35 +80,23 @@ class GradCAM(Explainer):
     def explain_batch(self, images, targets):
         tap = capture_lib.Tap(self.layer)
         height, width = spatial_size(images, self.data_format)
-        num_images = tf.shape(images)[0]
-        initial = tf.zeros((num_images, height, width, 1))
+        layer_format = self._layer_format()
 
-        def body(start, stop, maps):
-            batch = images[start:stop]
+        def grad_cam(batch, batch_targets):
             with tf.GradientTape() as tape:
                 tape.watch(batch)
                 scores, capture = self.scores(batch, taps=[tap])
                 activations = capture[tap]
-                weights = self.target_weights(
-                    None if targets is None else targets[start:stop], scores
-                )
-                score = explained_score(weights, scores)
+                score = explained_score(self.target_weights(batch_targets, scores), scores)
             gradients = tape.gradient(score, activations)
-            activations = to_channels_last(
-                tf.cast(activations, tf.float32), self._layer_format()
-            )
-            gradients = to_channels_last(
-                tf.cast(gradients, tf.float32), self._layer_format()
-            )
+            activations = to_channels_last(tf.cast(activations, tf.float32), layer_format)
+            gradients = to_channels_last(tf.cast(gradients, tf.float32), layer_format)
             channel_weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
             cam = tf.nn.relu(
-                tf.reduce_sum(channel_weights * activations, axis=-1, keepdims=True)
-            )
-            cam = tf.image.resize(cam, (height, width), method="bilinear")
-            indices = tf.range(start, stop)[:, None]
-            return tf.tensor_scatter_nd_update(maps, indices, cam)
+                tf.reduce_sum(channel_weights * activations, axis=-1, keepdims=True))
+            return tf.image.resize(cam, (height, width), method="bilinear")
 
-        return chunked_loop(body, self._static_count(images), self.batch_size, initial)
+        return self.map_images(grad_cam, images, targets, [height, width, 1])
 
     def _layer_format(self):
         return getattr(self.layer, "data_format", None) or self.data_format

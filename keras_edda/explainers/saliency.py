@@ -4,8 +4,7 @@ import tensorflow as tf
 
 from keras_edda.explainers.base import Explainer
 from keras_edda.explainers.targets import explained_score
-from keras_edda.ops.batching import chunked_loop
-from keras_edda.ops.layout import channel_axis, to_channels_last
+from keras_edda.ops.layout import channel_axis, spatial_size, to_channels_last
 
 
 class Saliency(Explainer):
@@ -28,24 +27,16 @@ class Saliency(Explainer):
     """
 
     def explain_batch(self, images, targets):
-        def body(start, stop, maps):
-            batch = images[start:stop]
+        axis = channel_axis(self.data_format)
+
+        def saliency(batch, batch_targets):
             with tf.GradientTape() as tape:
                 tape.watch(batch)
                 scores, _ = self.scores(batch)
-                weights = self.target_weights(
-                    None if targets is None else targets[start:stop], scores
-                )
-                score = explained_score(weights, scores)
+                score = explained_score(self.target_weights(batch_targets, scores), scores)
             gradients = tf.abs(tape.gradient(score, batch))
-            saliency = tf.reduce_max(
-                gradients, axis=channel_axis(self.data_format), keepdims=True
-            )
-            indices = tf.range(start, stop)[:, None]
-            return tf.tensor_scatter_nd_update(maps, indices, saliency)
+            return to_channels_last(
+                tf.reduce_max(gradients, axis=axis, keepdims=True), self.data_format)
 
-        initial = tf.zeros_like(
-            tf.reduce_max(images, axis=channel_axis(self.data_format), keepdims=True)
-        )
-        maps = chunked_loop(body, self._static_count(images), self.batch_size, initial)
-        return to_channels_last(maps, self.data_format)
+        height, width = spatial_size(images, self.data_format)
+        return self.map_images(saliency, images, targets, [height, width, 1])
