@@ -49,6 +49,10 @@ class EDDASettings:
         seed: seed of the choice of images when `rate < 1`.
         warmup_steps: number of calls (training steps or batches) before
             any copy is made; before that the copies have weight 0.
+        warmup_epochs: the warm-up in epochs instead, with
+            `steps_per_epoch` (the number of batches of one epoch);
+            `warmup_steps` becomes `warmup_epochs * steps_per_epoch`.
+        steps_per_epoch: see `warmup_epochs`.
         area_from: an explainer name; when set (with `threshold`), the
             salient area of each image is the one this explainer's mask would
             have, and the explainer only ranks the pixels. With
@@ -59,7 +63,7 @@ class EDDASettings:
     def __init__(self, threshold=None, fraction=None, fill="constant",
                  fill_value=0.0, salient_target="uniform", keep_if_correct=True,
                  explain_target="label", rate=1.0, seed=None, warmup_steps=0,
-                 area_from=None):
+                 area_from=None, warmup_epochs=None, steps_per_epoch=None):
         if threshold is None and fraction is None:
             threshold = 0.5
         self.threshold, self.fraction = masks_lib.check_mask_settings(threshold, fraction)
@@ -84,6 +88,15 @@ class EDDASettings:
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or warmup_steps < 0:
             raise ValueError(f"`warmup_steps` must be an int >= 0. Received: warmup_steps={warmup_steps!r}")
         self.warmup_steps = int(warmup_steps)
+        if warmup_epochs is not None or steps_per_epoch is not None:
+            if self.warmup_steps:
+                raise ValueError(
+                    "Set the warm-up with `warmup_steps` or with `warmup_epochs` "
+                    f"and `steps_per_epoch`, not both. Received: warmup_steps={warmup_steps}, "
+                    f"warmup_epochs={warmup_epochs!r}, steps_per_epoch={steps_per_epoch!r}")
+            epochs = _checks.check_positive_int(warmup_epochs, "warmup_epochs")
+            steps = _checks.check_positive_int(steps_per_epoch, "steps_per_epoch")
+            self.warmup_steps = epochs * steps
         if area_from is not None and area_from not in explainers_lib.EXPLAINERS:
             raise ValueError(
                 f"`area_from` must be None or one of {list(explainers_lib.EXPLAINERS)}. "
@@ -113,7 +126,7 @@ class EDDASettings:
         }
 
 
-SETTING_NAMES = tuple(EDDASettings().get_config())
+SETTING_NAMES = tuple(EDDASettings().get_config()) + ("warmup_epochs", "steps_per_epoch")
 
 
 def standardize_labels(labels, num_images, num_classes):

@@ -28,8 +28,10 @@ class EDDA(keras.layers.Layer):
        `salient_weight`, that pushes the classifier's output on the
        salient-occluded copies toward `salient_target`. At inference it is
        the identity. This runs in `fit`'s compiled train function, on the GPU
-       when there is one. Cost per step: one explanation of the batch, two
-       extra forward passes and one extra forward+backward.
+       when there is one. Cost per step: one explanation of the batch (which also
+       gives the prediction), one forward pass of the non-salient copies
+       (with `keep_if_correct`) and one forward+backward of the salient
+       copies.
 
     The layer saves with the model (`.keras`): its config holds the
     classifier, shared with the model by Keras' object sharing, so after
@@ -127,7 +129,9 @@ class EDDA(keras.layers.Layer):
         dtype = images.dtype
         images32 = tf.cast(images, tf.float32)
         active = tf.cast(self._next_step(), tf.float32)
-        maps = tf.stop_gradient(self.explainer(images32, None))
+        maps, scores = self.explainer.explain_with_scores(images32, None)
+        maps = tf.stop_gradient(maps)
+        predicted = tf.argmax(scores, axis=-1, output_type=tf.int32)
         area_maps = None
         if self.area_explainer is not None:
             area_maps = tf.stop_gradient(self.area_explainer(images32, None))
@@ -139,11 +143,10 @@ class EDDA(keras.layers.Layer):
         selection = self._selection(images32)
         if selection is not None:
             chosen *= tf.cast(selection < self.settings.rate, tf.float32)
-        predictions = self.get_classifier()(tf.concat([images32, kept], 0), training=False)
-        predicted, predicted_kept = tf.split(
-            tf.argmax(predictions, axis=-1, output_type=tf.int32), 2)
         replace = chosen
         if self.settings.keep_if_correct:
+            predicted_kept = tf.argmax(
+                self.get_classifier()(kept, training=False), axis=-1, output_type=tf.int32)
             replace *= tf.cast(tf.equal(predicted, predicted_kept), tf.float32)
         replace = tf.reshape(replace, [-1] + [1] * (images32.shape.rank - 1))
         outputs = tf.stop_gradient(replace * kept + (1.0 - replace) * images32)

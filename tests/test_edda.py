@@ -92,6 +92,21 @@ def test_map_fn_warmup_counts_batches():
     np.testing.assert_allclose(weights[1][4:], 1.0)
 
 
+def test_warmup_in_epochs():
+    model = small_cnn((16, 16, 3))
+    fn = edda_map_fn(model, warmup_epochs=2, steps_per_epoch=2, keep_if_correct=False)
+    assert fn.settings.warmup_steps == 4
+    ds = tf.data.Dataset.from_tensor_slices((random_images(20), np.arange(20) % 5)).batch(4).map(fn)
+    active = [bool(w.numpy()[4:].all()) for _, _, w in ds]
+    assert active == [False, False, False, False, True]
+    layer = EDDA(model, warmup_epochs=1, steps_per_epoch=3)
+    assert layer.settings.warmup_steps == 3
+    with pytest.raises(ValueError, match="not both"):
+        EDDASettings(warmup_steps=2, warmup_epochs=1, steps_per_epoch=2)
+    with pytest.raises(ValueError, match="Received: steps_per_epoch=None"):
+        EDDASettings(warmup_epochs=1)
+
+
 def test_direct_call_equals_map_fn_equals_layer():
     model = small_cnn()
     images, labels = random_images(8), np.arange(8) % 5

@@ -64,6 +64,21 @@ def test_none_targets_explain_the_prediction(name, model, images):
     )
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_explain_with_scores_returns_the_maps_and_the_logits(name, images):
+    softmax_model = small_cnn(activation="softmax")
+    linear_model = small_cnn(activation=None)
+    linear_model.set_weights(softmax_model.get_weights())
+    explainer = make(name, softmax_model)
+    maps, scores = explainer.explain_with_scores(images, 2)
+    if name != "random":
+        np.testing.assert_allclose(maps, explainer(images, 2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores, linear_model(images), rtol=1e-5, atol=1e-5)
+    chunked = make(name, softmax_model, batch_size=4)
+    np.testing.assert_allclose(chunked.explain_with_scores(images)[1], scores,
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_grad_cam_is_relu_of_weighted_activations(model, images):
     maps = explainers.GradCAM(model)(images, 0)
     assert float(tf.reduce_min(maps)) >= 0.0

@@ -80,7 +80,8 @@ class Explainer:
         self.data_format = _checks.standardize_data_format(data_format)
         self._inspection = None
         self._logits_tap = None
-        self._compiled = self._compile()
+        self._compiled = self._compile(self._explain)
+        self._compiled_with_scores = self._compile(self._explain_with_scores)
         if self._known_input_shape() is not None:
             self.inspect(tf.zeros(self._known_input_shape()))
 
@@ -117,6 +118,24 @@ class Explainer:
         return self._inspection.num_classes if self._inspection else None
 
     def __call__(self, images, targets=None):
+        return self._compiled(*self._standardize(images, targets))
+
+    explain = __call__
+
+    def explain_with_scores(self, images, targets=None):
+        """Maps and the scores (N, C) of the model on the images.
+
+        The scores are the ones `targets=None` explains (logits when
+        `use_logits`); Grad-CAM and Saliency read them from the forward pass
+        they run anyway, the other explainers add one forward pass. Used by
+        EDDA to know the prediction without evaluating the model again.
+
+        Returns:
+            `(maps, scores)`: maps as from `__call__`, float32 scores (N, C).
+        """
+        return self._compiled_with_scores(*self._standardize(images, targets))
+
+    def _standardize(self, images, targets):
         images = _checks.check_images(images, "images")
         if images.dtype != tf.float32:
             images = tf.cast(images, tf.float32)
@@ -130,26 +149,32 @@ class Explainer:
         if checks:
             with tf.control_dependencies(checks):
                 images = tf.identity(images)
-        return self._compiled(images, targets)
+        return images, targets
 
-    explain = __call__
-
-    def _compile(self):
+    def _compile(self, method):
         # A function of its own per explainer, traced once per input
         # signature (None / int ids / weights targets).
         def explain(images, targets):
-            return self._explain(images, targets)
+            return method(images, targets)
 
-        explain.__name__ = f"{type(self).__name__}_explain"
+        explain.__name__ = f"{type(self).__name__}{method.__name__}"
         return tf.function(explain, reduce_retracing=True)
 
     def _explain(self, images, targets):
         maps = self.explain_batch(images, targets)
         return from_channels_last(tf.cast(maps, tf.float32), self.data_format)
 
+    def _explain_with_scores(self, images, targets):
+        maps, scores = self.explain_batch_with_scores(images, targets)
+        return from_channels_last(tf.cast(maps, tf.float32), self.data_format), scores
+
     def explain_batch(self, images, targets):
         """Returns channels_last float32 maps (N, H, W, 1). To implement."""
         raise NotImplementedError
+
+    def explain_batch_with_scores(self, images, targets):
+        """Maps and scores (N, C); override when the scores come for free."""
+        return self.explain_batch(images, targets), self.predict_scores(images)
 
     # Helpers for subclasses -------------------------------------------------
 
@@ -189,16 +214,24 @@ class Explainer:
                 chunk's rows of `targets`.
             images: the whole batch.
             targets: `None` or standardised targets of the whole batch.
-            output_shape: shape of one row of the result.
+            output_shape: shape of one row of the result, or a tuple of
+                shapes when `fn` returns a tuple of rows.
         """
-        initial = tf.zeros(
-            tf.concat([tf.shape(images)[:1], output_shape], axis=0))
+        def zeros(shape):
+            return tf.zeros(tf.concat([tf.shape(images)[:1], shape], axis=0))
+
+        if isinstance(output_shape, tuple):
+            initial = tuple(zeros(shape) for shape in output_shape)
+        else:
+            initial = zeros(output_shape)
 
         def body(start, stop, result):
             chunk_targets = None if targets is None else targets[start:stop]
             rows = fn(images[start:stop], chunk_targets)
             indices = tf.range(start, stop)[:, None]
-            return tf.tensor_scatter_nd_update(result, indices, rows)
+            return tf.nest.map_structure(
+                lambda whole, part: tf.tensor_scatter_nd_update(whole, indices, part),
+                result, rows)
 
         return chunked_loop(body, self._static_count(images), self.batch_size, initial)
 

@@ -78,6 +78,9 @@ class GradCAM(Explainer):
         self.layer_path, self.layer = chosen
 
     def explain_batch(self, images, targets):
+        return self.explain_batch_with_scores(images, targets)[0]
+
+    def explain_batch_with_scores(self, images, targets):
         tap = capture_lib.Tap(self.layer)
         height, width = spatial_size(images, self.data_format)
         layer_format = self._layer_format()
@@ -94,9 +97,10 @@ class GradCAM(Explainer):
             channel_weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
             cam = tf.nn.relu(
                 tf.reduce_sum(channel_weights * activations, axis=-1, keepdims=True))
-            return tf.image.resize(cam, (height, width), method="bilinear")
+            return tf.image.resize(cam, (height, width), method="bilinear"), scores
 
-        return self.map_images(grad_cam, images, targets, [height, width, 1])
+        return self.map_images(grad_cam, images, targets,
+                               ([height, width, 1], [self.num_classes]))
 
     def _layer_format(self):
         return getattr(self.layer, "data_format", None) or self.data_format

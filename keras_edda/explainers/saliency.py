@@ -27,6 +27,9 @@ class Saliency(Explainer):
     """
 
     def explain_batch(self, images, targets):
+        return self.explain_batch_with_scores(images, targets)[0]
+
+    def explain_batch_with_scores(self, images, targets):
         axis = channel_axis(self.data_format)
 
         def saliency(batch, batch_targets):
@@ -35,8 +38,10 @@ class Saliency(Explainer):
                 scores, _ = self.scores(batch)
                 score = explained_score(self.target_weights(batch_targets, scores), scores)
             gradients = tf.abs(tape.gradient(score, batch))
-            return to_channels_last(
+            maps = to_channels_last(
                 tf.reduce_max(gradients, axis=axis, keepdims=True), self.data_format)
+            return maps, scores
 
         height, width = spatial_size(images, self.data_format)
-        return self.map_images(saliency, images, targets, [height, width, 1])
+        return self.map_images(saliency, images, targets,
+                               ([height, width, 1], [self.num_classes]))
