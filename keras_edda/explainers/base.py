@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras_edda import _checks
 from keras_edda.explainers import capture as capture_lib
 from keras_edda.explainers import targets as targets_lib
-from keras_edda.ops.batching import chunked_loop
+from keras_edda.ops.batching import map_rows
 from keras_edda.ops.layout import from_channels_last
 
 
@@ -204,36 +204,11 @@ class Explainer:
         return tf.cast(outputs, tf.float32), capture
 
     def map_images(self, fn, images, targets, output_shape):
-        """Applies `fn(images, targets) -> rows` to chunks of `batch_size` images.
+        """`keras_edda.ops.batching.map_rows` in chunks of `batch_size` images.
 
-        The one per-image chunking used by Grad-CAM, Saliency and
-        `predict_scores`: results are written back row by row.
-
-        Args:
-            fn: computes the rows of one chunk; `targets` is `None` or the
-                chunk's rows of `targets`.
-            images: the whole batch.
-            targets: `None` or standardised targets of the whole batch.
-            output_shape: shape of one row of the result, or a tuple of
-                shapes when `fn` returns a tuple of rows.
+        Used by Grad-CAM, Saliency and `predict_scores`.
         """
-        def zeros(shape):
-            return tf.zeros(tf.concat([tf.shape(images)[:1], shape], axis=0))
-
-        if isinstance(output_shape, tuple):
-            initial = tuple(zeros(shape) for shape in output_shape)
-        else:
-            initial = zeros(output_shape)
-
-        def body(start, stop, result):
-            chunk_targets = None if targets is None else targets[start:stop]
-            rows = fn(images[start:stop], chunk_targets)
-            indices = tf.range(start, stop)[:, None]
-            return tf.nest.map_structure(
-                lambda whole, part: tf.tensor_scatter_nd_update(whole, indices, part),
-                result, rows)
-
-        return chunked_loop(body, self._static_count(images), self.batch_size, initial)
+        return map_rows(fn, images, targets, output_shape, self.batch_size)
 
     def predict_scores(self, images):
         """Scores (N, C) of whole batches, in chunks of `batch_size`."""

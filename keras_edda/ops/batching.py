@@ -39,3 +39,41 @@ def chunked_loop(body, total, chunk_size, state):
         parallel_iterations=1,
     )
     return state
+
+
+def map_rows(fn, inputs, extra, output_shape, chunk_size):
+    """Applies `fn(inputs, extra) -> rows` to chunks of `chunk_size` rows.
+
+    The one per-row chunking of keras_edda (explainers and metrics): the
+    results of each chunk are written back row by row.
+
+    Args:
+        fn: computes the rows of one chunk; `extra` is `None` or the chunk's
+            rows of `extra`.
+        inputs: a tensor (N, ...).
+        extra: `None` or a tensor (N, ...) sliced along with `inputs`.
+        output_shape: shape of one row of the result, or a tuple of shapes
+            when `fn` returns a tuple of rows.
+        chunk_size: most rows per `fn` call; `None`: all at once.
+
+    Returns:
+        float32 tensor(s) (N, *output_shape).
+    """
+    def zeros(shape):
+        return tf.zeros(tf.concat([tf.shape(inputs)[:1], shape], axis=0))
+
+    if isinstance(output_shape, tuple):
+        initial = tuple(zeros(shape) for shape in output_shape)
+    else:
+        initial = zeros(output_shape)
+
+    def body(start, stop, result):
+        chunk_extra = None if extra is None else extra[start:stop]
+        rows = fn(inputs[start:stop], chunk_extra)
+        indices = tf.range(start, stop)[:, None]
+        return tf.nest.map_structure(
+            lambda whole, part: tf.tensor_scatter_nd_update(whole, indices, part),
+            result, rows)
+
+    total = inputs.shape[0] if inputs.shape[0] is not None else tf.shape(inputs)[0]
+    return chunked_loop(body, total, chunk_size, initial)

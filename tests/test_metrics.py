@@ -1,0 +1,224 @@
+"""Alignment metrics: known answers on a linear model, a slow numpy
+reference, independence of batch composition, bad input."""
+
+import keras
+import numpy as np
+import pytest
+import scipy.ndimage
+import tensorflow as tf
+from conftest import random_images, small_cnn
+
+from keras_edda import explainers, metrics
+
+NAMES = list(metrics.METRICS)
+
+
+def linear_two_class_model(shape=(8, 8, 3), seed=0):
+    """softmax(W x) with W_1 = -W_0: the exact share of each pixel in the
+    class margin is sum over channels of (W_c - W_other) * x."""
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=(int(np.prod(shape)), 1)).astype("float32")
+    model = keras.Sequential([
+        keras.Input(shape), keras.layers.Flatten(),
+        keras.layers.Dense(2, activation="softmax", use_bias=False)])
+    model.layers[-1].set_weights([np.concatenate([weights, -weights], axis=1)])
+    return model, weights.reshape(shape)
+
+
+def true_maps(model, weights, images):
+    predicted = np.argmax(model.predict(images, verbose=0), axis=-1)
+    sign = np.where(predicted == 0, 1.0, -1.0)[:, None, None, None]
+    return np.sum(2.0 * sign * weights[None] * images, axis=-1, keepdims=True).astype("float32")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_true_map_beats_random_beats_reversed(name):
+    model, weights = linear_two_class_model()
+    images = random_images(64, (8, 8, 3), seed=3)
+    exact = true_maps(model, weights, images)
+    noise = np.random.default_rng(4).normal(size=exact.shape).astype("float32")
+    metric = metrics.get(name)
+    means = [float(np.mean(metric(model, images, m))) for m in (exact, noise, -exact)]
+    if metric.score_direction == "lower":
+        means = [-m for m in means]
+    assert means[0] > means[1] > means[2], (name, means)
+
+
+def test_metric_attributes():
+    for name, cls in metrics.METRICS.items():
+        assert cls.name == name
+        assert cls.score_direction in ("higher", "lower")
+
+
+# A slow, obviously-correct reference: one image and one step at a time.
+
+def probabilities(model, image):
+    return model(image[None].astype("float32"), training=False).numpy()[0]
+
+
+def reference_curve(model, image, saliency, steps, start, end):
+    height, width = image.shape[:2]
+    order = np.argsort(-saliency.reshape(-1), kind="stable")
+    per_step = -(-height * width // steps)
+    cls = np.argmax(probabilities(model, image))
+    curve = []
+    for k in range(steps + 1):
+        changed = np.zeros(height * width, bool)
+        changed[order[:min(k * per_step, height * width)]] = True
+        changed = changed.reshape(height, width, 1)
+        curve.append(probabilities(model, np.where(changed, end, start))[cls])
+    return np.array(curve)
+
+
+def reference_auc(curve):
+    return (curve.sum() - curve[0] / 2 - curve[-1] / 2) / (len(curve) - 1)
+
+
+def reference_blur(image):
+    # Kernel 11 (radius 5 = truncate 1.0 * sigma 5), mirrored edges.
+    return np.stack([scipy.ndimage.gaussian_filter(image[..., c], 5.0, mode="reflect", truncate=1.0)
+                     for c in range(image.shape[-1])], axis=-1)
+
+
+def reference_occluded(model, image, fill_mask, score):
+    original = probabilities(model, image)
+    occluded = probabilities(model, np.where(fill_mask, 0.0, image))
+    return score(original, occluded, np.argmax(original))
+
+
+def minmax(a):
+    return (a - a.min()) / max(a.max() - a.min(), 1e-12)
+
+
+def top_fraction(saliency, fraction):
+    order = np.argsort(-saliency.reshape(-1), kind="stable")
+    mask = np.zeros(saliency.size, bool)
+    mask[order[:max(int(round(fraction * saliency.size)), 1)]] = True
+    return mask.reshape(saliency.shape)
+
+
+REFERENCE_SCORES = {
+    "average_drop": (lambda s: ~top_fraction(s, 0.15),
+                     lambda p, q, c: max(p[c] - q[c], 0.0) / p[c]),
+    "increase_in_confidence": (lambda s: ~top_fraction(s, 0.15),
+                               lambda p, q, c: float(q[c] > p[c])),
+    "salient_occlusion_drop": (lambda s: minmax(s) > 0.5, lambda p, q, c: p[c] - q[c]),
+    "non_salient_agreement": (lambda s: ~(minmax(s) > 0.5),
+                              lambda p, q, c: float(np.argmax(p) == np.argmax(q))),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_agrees_with_a_slow_reference(name):
+    model = small_cnn((16, 16, 3), 5)
+    images = random_images(4, (16, 16, 3), seed=5)
+    maps = explainers.GradCAM(model)(images).numpy()
+    if name in REFERENCE_SCORES:
+        fill_mask, score = REFERENCE_SCORES[name]
+        expected = [reference_occluded(model, x, fill_mask(m), score) for x, m in zip(images, maps)]
+        got = metrics.get(name)(model, images, maps)
+    else:
+        steps = 6
+        expected = []
+        for x, m in zip(images, maps):
+            start, end = (x, np.zeros_like(x)) if name == "deletion_auc" else (reference_blur(x), x)
+            expected.append(reference_auc(reference_curve(model, x, m, steps, start, end)))
+        got = metrics.get(name, steps=steps)(model, images, maps)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_deletion_curve_matches_reference_and_auc():
+    model = small_cnn((16, 16, 3), 5)
+    images = random_images(3, (16, 16, 3), seed=6)
+    maps = explainers.Saliency(model)(images).numpy()
+    metric = metrics.DeletionAUC(steps=5)
+    curves = metric.curve(model, images, maps)
+    assert curves.shape == (3, 6)
+    expected = [reference_curve(model, x, m, 5, x, np.zeros_like(x)) for x, m in zip(images, maps)]
+    np.testing.assert_allclose(curves, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metric(model, images, maps), metrics.trapezoid_auc(curves), rtol=1e-6)
+    # Default steps: one image width of pixels per step -> H steps.
+    assert metrics.InsertionAUC().curve(model, images, maps).shape == (3, 17)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scores_do_not_depend_on_the_batch(name):
+    model = small_cnn((16, 16, 3), 5)
+    images = random_images(7, (16, 16, 3), seed=7)
+    maps = explainers.GradCAM(model)(images)
+    metric = metrics.get(name, batch_size=5)
+    whole = metric(model, images, maps).numpy()
+    permutation = np.random.default_rng(0).permutation(7)
+    permuted = metric(model, tf.gather(images, permutation), tf.gather(maps, permutation))
+    np.testing.assert_allclose(permuted, whole[permutation], rtol=1e-5, atol=1e-6)
+    single = np.concatenate([metric(model, images[i:i + 1], maps[i:i + 1]) for i in range(7)])
+    np.testing.assert_allclose(single, whole, rtol=1e-5, atol=1e-6)
+    unchunked = metrics.get(name, batch_size=None)(model, images, maps)
+    np.testing.assert_allclose(unchunked, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_targets_and_heads():
+    softmax_model = small_cnn((16, 16, 3), 5)
+    logits_model = small_cnn((16, 16, 3), 5, activation=None)
+    logits_model.set_weights(softmax_model.get_weights())
+    images = random_images(4, (16, 16, 3))
+    maps = explainers.GradCAM(softmax_model)(images)
+    metric = metrics.DeletionAUC(steps=4)
+    # A logits model gets a softmax: same probabilities, same scores.
+    np.testing.assert_allclose(metric(logits_model, images, maps),
+                               metric(softmax_model, images, maps), rtol=1e-5)
+    # Targets given as ids or one-hot pick the same class.
+    np.testing.assert_allclose(metric(softmax_model, images, maps, 2),
+                               metric(softmax_model, images, maps, tf.one_hot([2] * 4, 5)),
+                               rtol=1e-6)
+    # A sigmoid head is read as the two probabilities [1 - p, p].
+    binary = small_cnn((16, 16, 3), 1, activation="sigmoid")
+    scores = metrics.AverageDrop()(binary, images, explainers.GradCAM(binary)(images))
+    assert scores.shape == (4,) and bool(tf.reduce_all(tf.math.is_finite(scores)))
+
+
+def test_inside_tf_function_and_channels_first():
+    model = small_cnn((16, 16, 3), 5)
+    images = random_images(4, (16, 16, 3))
+    maps = explainers.GradCAM(model)(images)
+    metric = metrics.InsertionAUC(steps=4)
+    eager = metric(model, images, maps)
+    compiled = tf.function(lambda x, m: metric(model, x, m))(tf.constant(images), maps)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-6)
+
+    keras.config.set_image_data_format("channels_first")
+    first = small_cnn((3, 16, 16), 5, data_format="channels_first")
+    first.set_weights(model.get_weights())
+    to_first = lambda a: np.transpose(np.asarray(a), (0, 3, 1, 2))  # noqa: E731
+    np.testing.assert_allclose(
+        metrics.InsertionAUC(steps=4)(first, to_first(images), to_first(maps)), eager,
+        rtol=1e-4, atol=1e-6)
+
+
+def test_bad_input():
+    model = small_cnn((16, 16, 3), 5)
+    images = random_images(4, (16, 16, 3))
+    maps = np.zeros((4, 16, 16, 1), "float32")
+    metric = metrics.DeletionAUC()
+    with pytest.raises(ValueError, match=r"Received: maps.shape=\(4, 8, 8, 1\)"):
+        metric(model, images, maps[:, :8, :8])
+    with pytest.raises(ValueError, match=r"Received: maps.shape=\(3, 16, 16, 1\)"):
+        metric(model, images, maps[:3])
+    with pytest.raises(ValueError, match="rank 4"):
+        metric(model, images[0], maps)
+    with pytest.raises(TypeError, match="images.dtype=int32"):
+        metric(model, images.astype("int32"), maps)
+    bad = images.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="`images` contains NaN"):
+        metric(model, bad, maps)
+    with pytest.raises(ValueError, match="Received: metric='iou'"):
+        metrics.get("iou")
+    with pytest.raises(ValueError, match="Received: steps=0"):
+        metrics.DeletionAUC(steps=0)
+    with pytest.raises(ValueError, match="Received: fraction=1.5"):
+        metrics.AverageDrop(fraction=1.5)
+    with pytest.raises(ValueError, match="exactly one"):
+        metrics.SalientOcclusionDrop(threshold=0.5, fraction=0.2)
+    with pytest.raises(ValueError, match="one entry per image"):
+        metric(model, images, maps, targets=[0, 1])
