@@ -9,7 +9,7 @@ except ImportError as error:  # pragma: no cover
         "`pip install keras_edda[gpu]` (tensorflow[and-cuda])."
     ) from error
 
-from keras_edda import augment, data, datasets, explainers, layers, metrics, models, ops
+from keras_edda import augment, callbacks, data, datasets, explainers, layers, metrics, models, ops
 from keras_edda.version import __version__
 
-__all__ = ["__version__", "augment", "data", "datasets", "explainers", "layers", "metrics", "models", "ops"]
+__all__ = ["__version__", "augment", "callbacks", "data", "datasets", "explainers", "layers", "metrics", "models", "ops"]

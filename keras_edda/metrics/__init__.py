@@ -10,43 +10,11 @@ from keras_edda.metrics.causal import CausalMetric, DeletionAUC, InsertionAUC, t
 from keras_edda.metrics.confidence import (AverageDrop, IncreaseInConfidence,
                                            NonSalientAgreement, OccludedCopyMetric,
                                            SalientOcclusionDrop)
-
-METRICS = {
-    metric.name: metric
-    for metric in (AverageDrop, IncreaseInConfidence, DeletionAUC, InsertionAUC,
-                   SalientOcclusionDrop, NonSalientAgreement)
-}
-
-
-def get(name, **kwargs):
-    """Returns a metric by name, or `name` itself if it is an AlignmentMetric.
-
-    Args:
-        name: one of `"average_drop"`, `"increase_in_confidence"`,
-            `"deletion_auc"`, `"insertion_auc"`, `"salient_occlusion_drop"`,
-            `"non_salient_agreement"`, or an `AlignmentMetric` instance.
-        **kwargs: passed to the metric's constructor.
-
-    Returns:
-        An `AlignmentMetric`.
-
-    Example:
-
-    ```python
-    metric = keras_edda.metrics.get("deletion_auc", steps=16)
-    ```
-    """
-    if isinstance(name, AlignmentMetric):
-        return name
-    if name not in METRICS:
-        raise ValueError(
-            f"Unknown metric. Expected one of {list(METRICS)} or an "
-            f"AlignmentMetric instance. Received: metric={name!r}")
-    return METRICS[name](**kwargs)
-
+from keras_edda.metrics.registry import METRICS, get
+from keras_edda.metrics.suite import DEFAULT_METRICS, AlignmentSuite
 
 __all__ = [
-    "METRICS", "AlignmentMetric", "AverageDrop", "CausalMetric", "DeletionAUC",
+    "DEFAULT_METRICS", "METRICS", "AlignmentMetric", "AlignmentSuite", "AverageDrop", "CausalMetric", "DeletionAUC",
     "IncreaseInConfidence", "InsertionAUC", "NonSalientAgreement",
     "OccludedCopyMetric", "ProbabilityReader", "SalientOcclusionDrop", "get",
     "trapezoid_auc",
