@@ -13,7 +13,7 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/keras-edda demo
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/keras-edda compare --seeds 3 --epochs 20 --out runs/demo
 
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q tests

@@ -52,6 +52,176 @@ def run_demo(args):
     print(f"Rows: input, {', '.join(names)}. Wrote {path}")
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def _salient_target(text):
+    if text in ("uniform", "none"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'uniform', 'none' or a number in (0, 1], got {text!r}")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected 'uniform', 'none' or a number in (0, 1], got {text!r}")
+    return value
+
+
+def _user_errors(fn, *args, **kwargs):
+    """Runs a loading step; its ValueErrors are the user's: one line, exit 2."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as error:
+        raise UserError(str(error).strip().splitlines()[0]) from None
+
+
+def _edda_settings(args):
+    settings = {
+        "fill": args.fill, "fill_value": args.fill_value,
+        "salient_target": args.salient_target, "keep_if_correct": args.keep_if_correct,
+        "rate": args.rate, "warmup_epochs": args.warmup_epochs,
+    }
+    if args.fraction is not None:
+        settings["fraction"] = args.fraction
+    else:
+        settings["threshold"] = args.threshold
+    return settings
+
+
+def run_compare(args):
+    """Trains none / random / edda over seeds and reports the comparison."""
+    import keras
+    from tqdm import tqdm
+
+    from keras_edda import datasets, experiment
+    from keras_edda.augment import EDDASettings
+    from keras_edda.ops import overlay
+
+    if args.fraction is not None and args.threshold is not None:
+        raise UserError("set --threshold or --fraction, not both")
+    if args.fraction is None and args.threshold is None:
+        args.threshold = 0.5
+    edda = _edda_settings(args)
+    warmup = edda.pop("warmup_epochs")
+    _user_errors(EDDASettings, **edda)
+    edda["warmup_epochs"] = warmup
+    data = _user_errors(datasets.load, args.dataset, data_dir=args.data_dir,
+                        download=args.download, image_size=args.image_size,
+                        channels=args.channels, max_examples=args.max_examples)
+    if args.max_train:
+        data.x_train, data.y_train = data.x_train[:args.max_train], data.y_train[:args.max_train]
+    factory = _user_errors(experiment.ModelFactory, args.model, data.image_shape, data.num_classes)
+    settings = experiment.Settings(
+        seeds=args.seeds, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, explainers=args.explainer or ["grad_cam"],
+        eval_samples=args.eval_samples, monitor_samples=args.monitor_samples,
+        num_images=args.num_images, edda=edda)
+    out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    config = {"dataset": data.name, "model": args.model, "image_shape": list(data.image_shape),
+              "num_classes": data.num_classes, "train_images": len(data.x_train),
+              "test_images": len(data.x_test), **settings.to_dict()}
+    print(f"Data {data.name}: {len(data.x_train)} train / {len(data.x_test)} test images "
+          f"{data.image_shape}, {data.num_classes} classes. Output: {out}")
+    images = data.x_test[:settings.num_images]
+    grid_rows = [experiment.input_row(images)]
+    runs = []
+    total = len(experiment.METHODS) * settings.seeds
+    progress = tqdm(total=total, desc="compare", unit="run")
+    try:
+        for seed in range(settings.seeds):
+            for method in experiment.METHODS:
+                progress.set_postfix_str(f"{method}, seed {seed}")
+                log_dir = os.path.join(out, "tensorboard", f"{method}_seed{seed}")
+                model, scores = experiment.train_and_evaluate(
+                    method, seed, data, factory, settings, log_dir, verbose=args.verbose)
+                runs.append({"method": method, "seed": seed, "scores": scores})
+                experiment.write_results(out, config, runs, settings.explainers)
+                if seed == 0:
+                    grid_rows.append(experiment.explanation_rows(
+                        model, images, settings.explainers[0]))
+                progress.update(1)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"Interrupted: the {len(runs)} finished runs are in {out}/results.json",
+              file=sys.stderr)
+        raise
+    progress.close()
+    summaries = experiment.write_results(out, config, runs, settings.explainers)
+    for explainer, summary in summaries.items():
+        seeds = f"{settings.seeds} seed{'s' if settings.seeds > 1 else ''}"
+        print(f"\n{explainer} on {data.name} ({seeds}, mean ± std; "
+              f"{settings.eval_samples} test images for the alignment metrics):")
+        print(experiment.format_table(summary))
+        experiment.plot_summary(summary, os.path.join(out, f"metrics_{explainer}.png"),
+                                f"{data.name}, {explainer}, {seeds}")
+    overlay.write_png(os.path.join(out, "explanations.png"),
+                      overlay.image_grid(grid_rows), scale=3)
+    print(f"\nResults: {out}/results.json, {out}/results.csv")
+    print(f"Plots: {out}/metrics_{settings.explainers[0]}.png (bar chart), "
+          f"{out}/explanations.png (rows: input, none, random, edda; seed 0)")
+    print(f"TensorBoard: tensorboard --logdir {out}/tensorboard")
+
+
+def _image_files(path):
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise UserError(f"no such file or folder: {path}")
+    from keras_edda.datasets import IMAGE_SUFFIXES
+
+    files = sorted(os.path.join(path, f) for f in os.listdir(path)
+                   if f.lower().endswith(IMAGE_SUFFIXES))
+    if not files:
+        raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
+    return files
+
+
+def run_explain(args):
+    """Writes heatmap overlays of a saved model's explanations."""
+    import keras
+    import tensorflow as tf
+
+    from keras_edda import explainers
+    from keras_edda.ops import overlay
+
+    files = _image_files(args.images)
+    if not os.path.exists(args.model):
+        raise UserError(f"model file not found: {args.model}")
+    try:
+        model = keras.saving.load_model(args.model, compile=False)
+    except Exception as error:  # Keras raises many kinds for a bad file
+        raise UserError(f"cannot load model {args.model}: {str(error).strip().splitlines()[0]}")
+    shape = tuple(model.inputs[0].shape[1:])
+    images = []
+    for file in files:
+        try:
+            image = tf.io.decode_image(tf.io.read_file(file), channels=shape[-1],
+                                       expand_animations=False)
+        except tf.errors.InvalidArgumentError:
+            raise UserError(f"cannot read image {file}")
+        image = tf.image.resize(tf.cast(image, tf.float32), shape[:2], "bilinear")
+        images.append(image * args.scale + args.offset)
+    images = tf.stack(images)
+    explainer = _user_errors(explainers.get, args.explainer, model)
+    maps = explainer(images)
+    predicted = tf.argmax(model(images, training=False), axis=-1).numpy()
+    overlays = overlay.overlay(images, maps)
+    os.makedirs(args.out, exist_ok=True)
+    for file, picture, label in zip(files, overlays, predicted):
+        name = os.path.splitext(os.path.basename(file))[0]
+        path = os.path.join(args.out, f"{name}_{args.explainer}_class{label}.png")
+        overlay.write_png(path, picture, scale=args.zoom)
+        print(f"{file}: predicted class {label} -> {path}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-edda",
@@ -64,12 +234,81 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(handler=run_demo)
+
+    compare = commands.add_parser(
+        "compare", help="train none / random / edda over seeds and compare accuracy and alignment",
+        description="Trains the same architecture without augmentation (none), with random "
+                    "occlusion of the same area (random) and with EDDA (edda), over --seeds "
+                    "seeds, and scores each on the held-out data: accuracy and every alignment "
+                    "metric for every --explainer.")
+    data = compare.add_argument_group("data")
+    data.add_argument("--dataset", default="digits",
+                      help="'digits' (embedded, no network; default), 'tfds:NAME' or 'folder:PATH'")
+    data.add_argument("--data-dir", help="tfds data directory")
+    data.add_argument("--download", action="store_true",
+                      help="let tfds download (off by default: offline, tfds otherwise retries)")
+    data.add_argument("--image-size", type=_positive_int, default=32, help="side of the images (32)")
+    data.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: the data's)")
+    data.add_argument("--max-examples", type=_positive_int, help="most examples per tfds split")
+    data.add_argument("--max-train", type=_positive_int, help="use only the first N training images")
+    training = compare.add_argument_group("training")
+    training.add_argument("--model", default="cnn",
+                          help="'cnn' (default), 'resnet', or a .keras file (architecture re-initialised per run)")
+    training.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds (3)")
+    training.add_argument("--epochs", type=_positive_int, default=10, help="epochs per run (10)")
+    training.add_argument("--batch-size", type=_positive_int, default=64)
+    training.add_argument("--learning-rate", type=float, default=3e-3)
+    edda = compare.add_argument_group("EDDA settings (see docs/edda.md)")
+    edda.add_argument("--threshold", type=_fraction,
+                      help="salient = normalised map above it (default 0.5, the authors')")
+    edda.add_argument("--fraction", type=_fraction, help="salient = this share of the top pixels instead")
+    edda.add_argument("--fill", default="constant",
+                      choices=("constant", "mean", "blur", "noise", "inpaint"), help="fill (constant)")
+    edda.add_argument("--fill-value", type=float, default=0.0, help="value of the constant fill (0.0)")
+    edda.add_argument("--salient-target", type=_salient_target, default="uniform",
+                      help="'uniform' (default), 'none' or a smoothing alpha in (0, 1]")
+    edda.add_argument("--no-keep-if-correct", dest="keep_if_correct", action="store_false",
+                      help="keep non-salient copies even when misclassified")
+    edda.add_argument("--warmup-epochs", type=int, default=0, help="epochs without copies (0)")
+    edda.add_argument("--rate", type=float, default=1.0, help="share of images that get copies (1.0)")
+    report = compare.add_argument_group("evaluation and output")
+    report.add_argument("--explainer", action="append",
+                        choices=("grad_cam", "integrated_gradients", "occlusion", "saliency"),
+                        help="explainer(s) to score (repeat the flag; default grad_cam); "
+                             "the first one drives EDDA")
+    report.add_argument("--eval-samples", type=_positive_int, default=256,
+                        help="test images for the alignment metrics (256)")
+    report.add_argument("--monitor-samples", type=_positive_int, default=32,
+                        help="test images the TensorBoard curves follow each epoch (32)")
+    report.add_argument("--num-images", type=_positive_int, default=6,
+                        help="test images in explanations.png (6)")
+    report.add_argument("--out", help="output folder (default runs/<timestamp>)")
+    report.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras' fit verbosity")
+    compare.set_defaults(handler=run_compare)
+
+    explain = commands.add_parser("explain", help="heatmap overlays of a saved model's explanations")
+    explain.add_argument("--model", required=True, help="a .keras file")
+    explain.add_argument("--images", required=True, help="an image file or a folder of images")
+    explain.add_argument("--explainer", default="grad_cam",
+                         choices=("grad_cam", "integrated_gradients", "occlusion", "saliency"))
+    explain.add_argument("--out", default="runs/explain")
+    explain.add_argument("--scale", type=float, default=1 / 255,
+                         help="pixel values are multiplied by it (1/255: [0, 1] inputs)")
+    explain.add_argument("--offset", type=float, default=0.0, help="then this is added")
+    explain.add_argument("--zoom", type=_positive_int, default=4, help="upscaling of the PNGs")
+    explain.set_defaults(handler=run_explain)
     return parser
 
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
     args = build_parser().parse_args(argv)
+    if getattr(args, "seeds", 1) < 1:
+        print("keras-edda: error: --seeds must be at least 1", file=sys.stderr)
+        return 2
     try:
         args.handler(args)
     except UserError as error:

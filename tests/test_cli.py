@@ -1,0 +1,170 @@
+"""The `keras-edda` command on tiny settings: outputs, data sources, models,
+bad input (one line, non-zero exit, no traceback), interruption, `explain`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from keras_edda import cli, experiment, models
+
+TINY = ["--seeds", "1", "--epochs", "1", "--max-train", "48", "--eval-samples", "6",
+        "--monitor-samples", "4", "--num-images", "2", "--verbose", "0"]
+METRIC_KEYS = {"accuracy", "average_drop", "increase_in_confidence", "deletion_auc",
+               "insertion_auc", "salient_occlusion_drop", "non_salient_agreement"}
+
+
+def compare(tmp_path, *extra):
+    out = tmp_path / "out"
+    code = cli.main(["compare", *TINY, "--out", str(out), *extra])
+    return code, out
+
+
+def write_png_folder(root, classes=2, per_class=8, size=12, rgb=True):
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        os.makedirs(root / f"class_{c}", exist_ok=True)
+        for i in range(per_class):
+            image = rng.integers(0, 255, (size, size, 3 if rgb else 1), dtype=np.uint8)
+            image[:, : size // 2] = 255 * c  # a visible class cue
+            tf.io.write_file(str(root / f"class_{c}" / f"{i}.png"), tf.io.encode_png(image))
+    return root
+
+
+def test_compare_on_the_embedded_digits(tmp_path, capsys):
+    code, out = compare(tmp_path)
+    assert code == 0
+    for name in ("results.json", "results.csv", "metrics_grad_cam.png", "explanations.png"):
+        assert (out / name).stat().st_size > 0, name
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) >= {"config", "results"}
+    assert set(results["results"]) == {"none", "random", "edda"}
+    for method, by_metric in results["results"].items():
+        assert set(by_metric) == METRIC_KEYS, method
+        for stats in by_metric.values():
+            assert set(stats) == {"mean", "std", "values"} and len(stats["values"]) == 1
+            assert np.isfinite(stats["mean"])
+    assert results["config"]["dataset"] == "digits"
+    runs = sorted(os.listdir(out / "tensorboard"))
+    assert runs == ["edda_seed0", "none_seed0", "random_seed0"]
+    assert os.listdir(out / "tensorboard" / "edda_seed0" / "validation")
+    printed = capsys.readouterr().out
+    assert "better" in printed and "EDDA" in printed and "results.json" in printed
+    header = (out / "results.csv").read_text().splitlines()[0]
+    assert header == "explainer,method,metric,better,mean,std,values"
+
+
+def test_compare_on_tfds_mock_data_two_explainers(tmp_path):
+    with tfds.testing.mock_data(num_examples=24):
+        code, out = compare(tmp_path, "--dataset", "tfds:mnist", "--image-size", "16",
+                            "--explainer", "grad_cam", "--explainer", "saliency")
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["dataset"] == "tfds:mnist"
+    assert results["config"]["image_shape"] == [16, 16, 1]
+    assert set(results["results_by_explainer"]) == {"grad_cam", "saliency"}
+    assert (out / "metrics_saliency.png").exists()
+
+
+def test_compare_on_a_folder_with_a_saved_model(tmp_path):
+    folder = write_png_folder(tmp_path / "pngs")
+    model_path = tmp_path / "mine.keras"
+    models.small_cnn((16, 16, 3), 2, width=4).save(model_path)
+    code, out = compare(tmp_path, "--dataset", f"folder:{folder}", "--image-size", "16",
+                        "--model", str(model_path), "--fraction", "0.3", "--fill", "blur")
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["num_classes"] == 2
+    assert results["config"]["edda"]["fraction"] == 0.3
+
+
+def test_model_factory_reinitialises_a_saved_model(tmp_path):
+    path = tmp_path / "m.keras"
+    trained = models.small_cnn((8, 8, 1), 3, width=4)
+    trained.set_weights([w + 1.0 for w in trained.get_weights()])
+    trained.save(path)
+    factory = experiment.ModelFactory(str(path), (8, 8, 1), 3)
+    fresh = factory.build()
+    assert not any(np.allclose(a, b) for a, b in zip(fresh.get_weights(), trained.get_weights())
+                   if a.size > 3)
+
+
+def bad_model_file(tmp_path):
+    path = tmp_path / "broken.keras"
+    path.write_bytes(b"not a model")
+    return str(path)
+
+
+def wrong_classes_model(tmp_path):
+    path = tmp_path / "three.keras"
+    models.small_cnn((32, 32, 1), 3, width=4).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["dataset", "data_dir", "model_file", "model_classes",
+                                  "empty_folder", "seeds", "threshold_and_fraction"])
+def test_bad_input_gives_one_line_and_non_zero_exit(case, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    arguments, message = {
+        "dataset": (["--dataset", "imagenet"], "Unknown dataset"),
+        "data_dir": (["--dataset", "tfds:mnist", "--data-dir", str(tmp_path / "none")],
+                     "Cannot load tfds dataset 'mnist'"),
+        "model_file": (["--model", bad_model_file(tmp_path)], "Cannot load model"),
+        "model_classes": (["--model", wrong_classes_model(tmp_path)],
+                          "has 3 outputs but the data has 10 classes"),
+        "empty_folder": (["--dataset", f"folder:{empty}"], "at least two sub-folders"),
+        "seeds": (["--seeds", "0"], "expected a positive integer, got '0'"),
+        "threshold_and_fraction": (["--threshold", "0.5", "--fraction", "0.2"], "not both"),
+    }[case]
+    try:
+        code, _ = compare(tmp_path, *arguments)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1
+
+
+def test_interrupted_run_keeps_finished_results(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_edda", "compare", *TINY, "--seeds", "3", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    deadline = time.time() + 240
+    while not (out / "results.json").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    results = json.loads((out / "results.json").read_text())
+    assert 1 <= len(results["runs"]) < 9
+
+
+def test_explain_writes_overlays(tmp_path, capsys):
+    model_path = tmp_path / "m.keras"
+    models.small_cnn((12, 12, 3), 2, width=4).save(model_path)
+    folder = write_png_folder(tmp_path / "pngs", per_class=2)
+    out = tmp_path / "overlays"
+    code = cli.main(["explain", "--model", str(model_path), "--images", str(folder / "class_1"),
+                     "--explainer", "grad_cam", "--out", str(out)])
+    assert code == 0
+    written = sorted(os.listdir(out))
+    assert len(written) == 2 and all(name.endswith(".png") and "grad_cam" in name for name in written)
+    image = tf.io.decode_png(tf.io.read_file(str(out / written[0])))
+    assert image.shape == (48, 48, 3)
+    assert cli.main(["explain", "--model", str(model_path), "--images", str(tmp_path / "nope"),
+                     "--out", str(out)]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
