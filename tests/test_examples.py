@@ -1,0 +1,30 @@
+"""Each example runs as a script (its short mode, KERAS_EDDA_QUICK=1)."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.py")))
+
+
+def test_there_are_five_examples():
+    assert len(EXAMPLES) == 5
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
+def test_example_runs(path, tmp_path):
+    env = {**os.environ, "KERAS_EDDA_QUICK": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "KERAS_EDDA_LOG_DIR": str(tmp_path / "logs"), "KERAS_EDDA_OUT": str(tmp_path / "out")}
+    result = subprocess.run([sys.executable, path], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    name = os.path.basename(path)
+    if name.startswith("03"):
+        assert os.listdir(tmp_path / "logs" / "validation")
+    if name.startswith("04"):
+        assert (tmp_path / "out" / "grad_cam_mobilenetv2.png").stat().st_size > 0
