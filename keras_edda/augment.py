@@ -109,6 +109,7 @@ class EDDASettings:
         return 1 if self.salient_target == "none" else 2
 
     def fill_fn(self, data_format=None):
+        """The fill function of these settings."""
         return fills.get(self.fill, self.fill_value, data_format)
 
     def get_config(self):
@@ -161,6 +162,7 @@ def occluded_copies(images, masks, fill):
 
 
 def salient_targets(targets, settings):
+    """Targets of the salient-occluded copies: uniform, or smoothed by alpha."""
     num_classes = targets.shape[-1]
     uniform = tf.fill(tf.shape(targets), 1.0 / num_classes)
     if settings.salient_target == "uniform":

@@ -88,6 +88,7 @@ class Settings:
         self.edda = dict(edda or {})
 
     def to_dict(self):
+        """The settings as a JSON-ready dict."""
         return dict(vars(self), explainers=list(self.explainers))
 
 

@@ -118,6 +118,7 @@ class Explainer:
         return self._inspection.num_classes if self._inspection else None
 
     def __call__(self, images, targets=None):
+        """Maps of `images` for `targets` (see the class docstring)."""
         return self._compiled(*self._standardize(images, targets))
 
     explain = __call__

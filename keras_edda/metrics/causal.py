@@ -54,6 +54,7 @@ class CausalMetric(AlignmentMetric):
         raise NotImplementedError
 
     def curve_batch(self, reader, images, maps, classes, original):
+        """Curves (N, steps + 1) of a batch; see `score_batch` for the arguments."""
         height, width = spatial_size(images, self.data_format)
         num_pixels = height * width
         steps = self.steps or height
