@@ -113,10 +113,9 @@ class Occlusion(Explainer):
         return tf.reshape(maps, (num_images, height, width, 1))
 
     def get_config(self):
-        fill = self.fill if not callable(self.fill) else getattr(self.fill, "__name__", "callable")
         return {
             "patch_size": self.patch_size,
             "stride": self.stride,
-            "fill": fill,
+            "fill": fills.config_name(self.fill),
             **super().get_config(),
         }

@@ -127,8 +127,7 @@ class DeletionAUC(CausalMetric):
         return images, fills.fill_masked(images, everything, self._fill_fn)
 
     def get_config(self):
-        fill = self.fill if not callable(self.fill) else getattr(self.fill, "__name__", "callable")
-        return {"fill": fill, **super().get_config()}
+        return {"fill": fills.config_name(self.fill), **super().get_config()}
 
 
 class InsertionAUC(CausalMetric):

@@ -43,8 +43,7 @@ class OccludedCopyMetric(AlignmentMetric):
         return self.compare(original, reader(occluded_images), classes)
 
     def get_config(self):
-        fill = self.fill if not callable(self.fill) else getattr(self.fill, "__name__", "callable")
-        return {"fill": fill, **super().get_config()}
+        return {"fill": fills.config_name(self.fill), **super().get_config()}
 
 
 class _TopFractionKept(OccludedCopyMetric):

@@ -186,6 +186,11 @@ def get(fill, value=0.0, data_format=None, seed=None):
     )
 
 
+def config_name(fill):
+    """A fill as it appears in configs: the name or number, or a callable's name."""
+    return getattr(fill, "__name__", "callable") if callable(fill) else fill
+
+
 def fill_masked(images, mask, fill):
     """Replaces the pixels where `mask` is 1 by `fill(images, mask)`.
 
