@@ -65,11 +65,13 @@ def test_compare_on_the_embedded_digits(tmp_path, capsys):
 def test_compare_on_tfds_mock_data_two_explainers(tmp_path):
     with tfds.testing.mock_data(num_examples=24):
         code, out = compare(tmp_path, "--dataset", "tfds:mnist", "--image-size", "16",
+                            "--model", "resnet",
                             "--explainer", "grad_cam", "--explainer", "saliency")
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["dataset"] == "tfds:mnist"
     assert results["config"]["image_shape"] == [16, 16, 1]
+    assert results["config"]["model"] == "resnet"
     assert set(results["results_by_explainer"]) == {"grad_cam", "saliency"}
     assert (out / "metrics_saliency.png").exists()
 
