@@ -20,7 +20,7 @@ import keras_edda  # noqa: E402
 from keras_edda.ops import overlay  # noqa: E402
 
 QUICK = os.environ.get("KERAS_EDDA_QUICK") == "1"
-EPOCHS = 1 if QUICK else 10
+EPOCHS = 1 if QUICK else 5
 OUT = os.environ.get("KERAS_EDDA_OUT", "runs/example_04")
 
 keras.utils.set_random_seed(0)
