@@ -72,8 +72,7 @@ class EDDA(keras.layers.Layer):
             model = keras.saving.deserialize_keras_object(model)
         if isinstance(explainer, explainers_lib.Explainer):
             explainer_kwargs = explainer.get_config()
-            explainer = next(n for n, c in explainers_lib.EXPLAINERS.items()
-                             if type(explainer) is c)
+            explainer = explainers_lib.name_of(explainer)
         self.settings = EDDASettings(**settings)
         self.explainer_name = explainer
         self.explainer_kwargs = dict(explainer_kwargs or {})

@@ -20,6 +20,22 @@ EXPLAINERS = {
 }
 
 
+def name_of(explainer):
+    """The registry name of an explainer instance, or a checked name.
+
+    Raises:
+        ValueError: for a name that is not in `EXPLAINERS`.
+    """
+    if isinstance(explainer, Explainer):
+        return next(name for name, cls in EXPLAINERS.items() if type(explainer) is cls)
+    if explainer not in EXPLAINERS:
+        raise ValueError(
+            f"Unknown explainer. Expected one of {list(EXPLAINERS)} or an "
+            f"Explainer instance. Received: explainer={explainer!r}"
+        )
+    return explainer
+
+
 def get(name, model, **kwargs):
     """Returns an explainer by name, or `name` itself if it is an Explainer.
 
@@ -40,12 +56,7 @@ def get(name, model, **kwargs):
     """
     if isinstance(name, Explainer):
         return name
-    if name not in EXPLAINERS:
-        raise ValueError(
-            f"Unknown explainer. Expected one of {list(EXPLAINERS)} or an "
-            f"Explainer instance. Received: explainer={name!r}"
-        )
-    return EXPLAINERS[name](model, **kwargs)
+    return EXPLAINERS[name_of(name)](model, **kwargs)
 
 
 __all__ = [
@@ -57,4 +68,5 @@ __all__ = [
     "RandomExplainer",
     "Saliency",
     "get",
+    "name_of",
 ]

@@ -10,17 +10,6 @@ from keras_edda.metrics.registry import get as get_metric
 DEFAULT_METRICS = ("average_drop", "increase_in_confidence", "deletion_auc", "insertion_auc")
 
 
-def _explainer_name(explainer):
-    if isinstance(explainer, explainers_lib.Explainer):
-        return next(name for name, cls in explainers_lib.EXPLAINERS.items()
-                    if type(explainer) is cls)
-    if explainer not in explainers_lib.EXPLAINERS:
-        raise ValueError(
-            f"Unknown explainer. Expected one of {list(explainers_lib.EXPLAINERS)} or an "
-            f"Explainer instance. Received: explainer={explainer!r}")
-    return explainer
-
-
 def _as_tuple(value):
     return (value,) if isinstance(value, (str, AlignmentMetric, explainers_lib.Explainer)) \
         else tuple(value)
@@ -53,7 +42,7 @@ class AlignmentSuite:
         self.explainers = _as_tuple(explainers)
         if not self.explainers:
             raise ValueError(f"`explainers` must name at least one explainer. Received: explainers={explainers!r}")
-        self.explainer_names = [_explainer_name(e) for e in self.explainers]
+        self.explainer_names = [explainers_lib.name_of(e) for e in self.explainers]
         if len(set(self.explainer_names)) != len(self.explainer_names):
             raise ValueError(f"`explainers` must be distinct. Received: {self.explainer_names}")
         self.metrics = [get_metric(m) for m in _as_tuple(metrics)]
