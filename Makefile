@@ -10,12 +10,15 @@ $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[cpu,test]"
+	# Quantus is a test reference only; its metadata pins what it does not need.
+	$(BIN)/pip install --quiet --no-deps quantus==0.6.0
 	touch $(STAMP)
 
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/keras-edda compare --seeds 3 --epochs 20 --out runs/demo
 
 test: $(STAMP)
+	$(BIN)/ruff check keras_edda tests examples benchmarks docs
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)

@@ -21,7 +21,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _timing import device_name, median_seconds  # noqa: E402
 
@@ -98,7 +97,8 @@ def main():
     ideal = plain2_s + cam_s
     print(f"| train step with EDDA layer | {edda_s * 1e3:.1f} | {ideal * 1e3:.1f} "
           f"(step on 2N {plain2_s * 1e3:.1f} + Grad-CAM {cam_s * 1e3:.1f}) | {edda_s / ideal:.2f} |")
-    print(f"| plain train step on N (reference) | {plain_s * 1e3:.1f} | - | EDDA step = {edda_s / plain_s:.1f}x plain |")
+    print(f"| plain train step on N (reference) | {plain_s * 1e3:.1f} | - "
+          f"| EDDA step = {edda_s / plain_s:.1f}x plain |")
     ideal_map = cam_s + forward_s
     map_cost = map_s - empty_s
     print(f"| edda_map_fn in a tf.data pipeline, per batch | {map_cost * 1e3:.1f} "

@@ -10,8 +10,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras_edda  # noqa: E402
-from keras_edda import (augment, callbacks, data, datasets, experiment, explainers,  # noqa: E402
-                        layers, metrics, models)
+from keras_edda import augment, callbacks, data, datasets, experiment, explainers, layers, metrics, models  # noqa: E402
 from keras_edda.ops import batching, fills, layout, masks, normalize, overlay  # noqa: E402
 
 SECTIONS = [

@@ -12,4 +12,7 @@ except ImportError as error:  # pragma: no cover
 from keras_edda import augment, callbacks, data, datasets, explainers, layers, metrics, models, ops
 from keras_edda.version import __version__
 
-__all__ = ["__version__", "augment", "callbacks", "data", "datasets", "explainers", "layers", "metrics", "models", "ops"]
+__all__ = [
+    "__version__", "augment", "callbacks", "data", "datasets", "explainers", "layers", "metrics",
+    "models", "ops",
+]

@@ -97,7 +97,6 @@ def _edda_settings(args):
 
 def run_compare(args):
     """Trains none / random / edda over seeds and reports the comparison."""
-    import keras
     from tqdm import tqdm
 
     from keras_edda import datasets, experiment

@@ -4,8 +4,14 @@ import keras
 import tensorflow as tf
 
 from keras_edda import explainers as explainers_lib
-from keras_edda.augment import (SETTING_NAMES, EDDASettings, edda_transform,
-                                occluded_copies, salient_masks, salient_targets)
+from keras_edda.augment import (
+    SETTING_NAMES,
+    EDDASettings,
+    edda_transform,
+    occluded_copies,
+    salient_masks,
+    salient_targets,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_edda")

@@ -1,7 +1,6 @@
 """AlignmentCallback in real `fit` runs: logs, TensorBoard event files, a
 real TensorBoard server, EarlyStopping, bad input."""
 
-import glob
 import json
 import os
 import socket

@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 from conftest import random_images, small_cnn
 
-import keras_edda
 from keras_edda import explainers
 from keras_edda.augment import EDDASettings, edda_transform
 from keras_edda.data import edda_map_fn

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import random_images, small_cnn
+from conftest import small_cnn
 
 from keras_edda import explainers
 

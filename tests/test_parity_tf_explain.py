@@ -7,10 +7,9 @@ on its own.
 """
 
 import cv2
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-import keras
 from conftest import random_images, small_cnn
 
 from keras_edda import explainers

@@ -1,6 +1,5 @@
 """The explainer interface every part of keras_edda relies on."""
 
-import keras
 import tensorflow as tf
 
 from keras_edda import _checks

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from keras_edda.explainers import capture as capture_lib
 from keras_edda.explainers.base import Explainer
+from keras_edda.explainers.registry import register
 from keras_edda.explainers.targets import explained_score
 from keras_edda.ops.layout import spatial_size, to_channels_last
 
@@ -12,6 +13,7 @@ def _has_convolution_kernel(layer):
     return any(len(weight.shape) == 4 for weight in layer.weights)
 
 
+@register("grad_cam")
 class GradCAM(Explainer):
     """Grad-CAM: activations of a spatial layer weighted by their gradients.
 

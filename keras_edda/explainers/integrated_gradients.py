@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from keras_edda import _checks
 from keras_edda.explainers.base import Explainer
+from keras_edda.explainers.registry import register
 from keras_edda.explainers.targets import explained_score
 from keras_edda.ops.batching import chunked_loop
 from keras_edda.ops.layout import channel_axis, to_channels_last
@@ -37,6 +38,7 @@ def path_points(steps, method):
     return k / (n - 1.0), weights
 
 
+@register("integrated_gradients")
 class IntegratedGradients(Explainer):
     """Integrated Gradients: path integral of gradients times (x - baseline).
 

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from keras_edda import _checks
 from keras_edda.explainers.base import Explainer
+from keras_edda.explainers.registry import register
 from keras_edda.explainers.targets import explained_score
 from keras_edda.ops import fills
 from keras_edda.ops.batching import chunked_loop
@@ -33,6 +34,7 @@ def patch_masks(height, width, patch_size, stride):
     return tf.reshape(masks, (-1, height, width))
 
 
+@register("occlusion")
 class Occlusion(Explainer):
     """Occlusion: the drop of the target's score when a patch is filled.
 

@@ -4,9 +4,11 @@ import tensorflow as tf
 
 from keras_edda import _checks
 from keras_edda.explainers.base import Explainer
+from keras_edda.explainers.registry import register
 from keras_edda.ops.layout import spatial_size
 
 
+@register("random")
 class RandomExplainer(Explainer):
     """Smooth random maps that ignore the model.
 

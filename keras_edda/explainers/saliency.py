@@ -3,10 +3,12 @@
 import tensorflow as tf
 
 from keras_edda.explainers.base import Explainer
+from keras_edda.explainers.registry import register
 from keras_edda.explainers.targets import explained_score
 from keras_edda.ops.layout import channel_axis, spatial_size, to_channels_last
 
 
+@register("saliency")
 class Saliency(Explainer):
     """Saliency: the largest absolute input gradient over the channels.
 

@@ -7,9 +7,13 @@ better. Protocols: see each class and `docs/metrics.md`.
 
 from keras_edda.metrics.base import AlignmentMetric, ProbabilityReader
 from keras_edda.metrics.causal import CausalMetric, DeletionAUC, InsertionAUC, trapezoid_auc
-from keras_edda.metrics.confidence import (AverageDrop, IncreaseInConfidence,
-                                           NonSalientAgreement, OccludedCopyMetric,
-                                           SalientOcclusionDrop)
+from keras_edda.metrics.confidence import (
+                                           AverageDrop,
+                                           IncreaseInConfidence,
+                                           NonSalientAgreement,
+                                           OccludedCopyMetric,
+                                           SalientOcclusionDrop,
+)
 from keras_edda.metrics.registry import METRICS, get
 from keras_edda.metrics.suite import DEFAULT_METRICS, AlignmentSuite
 

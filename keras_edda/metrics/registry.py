@@ -2,8 +2,7 @@
 
 from keras_edda.metrics.base import AlignmentMetric
 from keras_edda.metrics.causal import DeletionAUC, InsertionAUC
-from keras_edda.metrics.confidence import (AverageDrop, IncreaseInConfidence,
-                                           NonSalientAgreement, SalientOcclusionDrop)
+from keras_edda.metrics.confidence import AverageDrop, IncreaseInConfidence, NonSalientAgreement, SalientOcclusionDrop
 
 METRICS = {
     metric.name: metric
