@@ -42,7 +42,7 @@ def images_and_mask():
     return images, mask
 
 
-@pytest.mark.parametrize("name", fills.FILL_NAMES)
+@pytest.mark.parametrize("name", ["constant", "mean", "blur", "noise", "inpaint"])
 def test_every_fill_only_changes_masked_pixels(name):
     images, mask = images_and_mask()
     out = fills.fill_masked(images, mask, fills.get(name, value=0.3)).numpy()

@@ -15,8 +15,6 @@ import tensorflow as tf
 from keras_edda import _checks
 from keras_edda.ops.layout import from_channels_last, to_channels_last
 
-FILL_NAMES = ("constant", "mean", "blur", "noise", "inpaint")
-
 
 def constant_fill(value=0.0):
     """Fills with one value, in the model's input space.
@@ -150,16 +148,52 @@ def inpaint_fill(iterations=None, data_format=None):
     return fill
 
 
+FILLS = {}
+
+
+def register(name):
+    """Decorator: registers a fill factory under `name`.
+
+    A factory is called as `factory(value=..., data_format=..., seed=...)`
+    (it takes the keywords it needs and `**kwargs` for the rest) and returns
+    a fill function `fill(images, mask) -> images`. Registered names are
+    accepted wherever a fill is (`fill="name"`).
+
+    Example:
+
+    ```python
+    @keras_edda.ops.fills.register("grey")
+    def grey_fill(**kwargs):
+        return lambda images, mask: tf.fill(tf.shape(images), 0.5)
+    ```
+    """
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"`name` must be a non-empty string without ':'. Received: name={name!r}")
+
+    def decorator(factory):
+        FILLS[name] = factory
+        return factory
+
+    return decorator
+
+
+register("constant")(lambda value=0.0, **kwargs: constant_fill(value))
+register("mean")(lambda data_format=None, **kwargs: mean_fill(data_format))
+register("blur")(lambda data_format=None, **kwargs: blur_fill(data_format=data_format))
+register("noise")(lambda seed=None, **kwargs: noise_fill(seed))
+register("inpaint")(lambda data_format=None, **kwargs: inpaint_fill(data_format=data_format))
+
+
 def get(fill, value=0.0, data_format=None, seed=None):
     """Returns a fill function from a name, a number or a callable.
 
     Args:
-        fill: one of `"constant"`, `"mean"`, `"blur"`, `"noise"`,
-            `"inpaint"`; a number (a constant fill with that value); or a
-            callable `fill(images, mask) -> images`.
+        fill: a registered name (`"constant"`, `"mean"`, `"blur"`, `"noise"`,
+            `"inpaint"`, ... see `FILLS`); a number (a constant fill with
+            that value); or a callable `fill(images, mask) -> images`.
         value: the value of `"constant"`.
         data_format: image layout for the fills that need it.
-        seed: seed of `"noise"`.
+        seed: seed of the random fills.
 
     Returns:
         A callable `fill(images, mask) -> images`.
@@ -170,19 +204,13 @@ def get(fill, value=0.0, data_format=None, seed=None):
         if not math.isfinite(fill):
             raise ValueError(f"`fill` must be finite. Received: fill={fill!r}")
         return constant_fill(fill)
-    if fill == "constant":
-        return constant_fill(value)
-    if fill == "mean":
-        return mean_fill(data_format)
-    if fill == "blur":
-        return blur_fill(data_format=data_format)
-    if fill == "noise":
-        return noise_fill(seed)
-    if fill == "inpaint":
-        return inpaint_fill(data_format=data_format)
+    if isinstance(fill, str) and fill in FILLS:
+        if fill == "constant" and not math.isfinite(float(value)):
+            raise ValueError(f"`fill_value` must be finite. Received: fill_value={value!r}")
+        return FILLS[fill](value=value, data_format=data_format, seed=seed)
     raise ValueError(
         f"`fill` must be a number, a callable `fill(images, mask)` or one of "
-        f"{list(FILL_NAMES)}. Received: fill={fill!r}"
+        f"{sorted(FILLS)}. Received: fill={fill!r}"
     )
 
 
