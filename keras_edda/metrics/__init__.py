@@ -6,6 +6,7 @@ better. Protocols: see each class and `docs/metrics.md`.
 """
 
 from keras_edda.metrics.base import AlignmentMetric, ProbabilityReader
+from keras_edda.metrics.calibration import expected_calibration_error, mean_confidence
 from keras_edda.metrics.causal import CausalMetric, DeletionAUC, InsertionAUC, trapezoid_auc
 from keras_edda.metrics.confidence import (
                                            AverageDrop,
@@ -20,6 +21,6 @@ from keras_edda.metrics.suite import DEFAULT_METRICS, AlignmentSuite
 __all__ = [
     "DEFAULT_METRICS", "METRICS", "AlignmentMetric", "AlignmentSuite", "AverageDrop", "CausalMetric", "DeletionAUC",
     "IncreaseInConfidence", "InsertionAUC", "NonSalientAgreement",
-    "OccludedCopyMetric", "ProbabilityReader", "SalientOcclusionDrop", "get",
-    "trapezoid_auc",
+    "OccludedCopyMetric", "ProbabilityReader", "SalientOcclusionDrop", "expected_calibration_error", "get",
+    "mean_confidence", "trapezoid_auc",
 ]

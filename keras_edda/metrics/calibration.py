@@ -1,0 +1,101 @@
+"""Calibration of a classifier's probabilities: expected calibration error
+(Naeini et al., 2015; Guo et al., 2017) and mean confidence."""
+
+import tensorflow as tf
+
+from keras_edda import _checks
+
+
+def _check_probabilities(probabilities):
+    if not tf.is_tensor(probabilities):
+        probabilities = tf.convert_to_tensor(probabilities)
+    if not probabilities.dtype.is_floating:
+        raise TypeError(
+            "`probabilities` must be a float tensor (N, C). "
+            f"Received: probabilities.dtype={probabilities.dtype.name}")
+    if probabilities.shape.rank != 2:
+        raise ValueError(
+            "`probabilities` must have shape (N, C). "
+            f"Received: probabilities.shape={probabilities.shape}")
+    return tf.cast(probabilities, tf.float32)
+
+
+def _labels_as_classes(labels, probabilities):
+    if not tf.is_tensor(labels):
+        labels = tf.convert_to_tensor(labels)
+    rank = labels.shape.rank
+    if rank == 2:
+        if labels.shape[-1] not in (None, probabilities.shape[-1]):
+            raise ValueError(
+                "One-hot `labels` must have the classes of `probabilities`. "
+                f"Received: labels.shape={labels.shape}, probabilities.shape={probabilities.shape}")
+        return tf.argmax(labels, axis=-1, output_type=tf.int32)
+    if rank != 1 or not labels.dtype.is_integer:
+        raise ValueError(
+            "`labels` must be int class indices (N,) or one-hot (N, C). "
+            f"Received: labels.shape={labels.shape}, labels.dtype={labels.dtype.name}")
+    if None not in (labels.shape[0], probabilities.shape[0]) and labels.shape[0] != probabilities.shape[0]:
+        raise ValueError(
+            "`labels` must have one entry per row of `probabilities`. "
+            f"Received: labels.shape={labels.shape}, probabilities.shape={probabilities.shape}")
+    return tf.cast(labels, tf.int32)
+
+
+def mean_confidence(probabilities):
+    """Mean top-1 probability of a batch of predictions.
+
+    Args:
+        probabilities: float class probabilities (N, C).
+
+    Returns:
+        float32 scalar tensor.
+
+    Example:
+
+    ```python
+    confidence = keras_edda.metrics.mean_confidence(model.predict(images))
+    ```
+    """
+    probabilities = _check_probabilities(probabilities)
+    return tf.reduce_mean(tf.reduce_max(probabilities, axis=-1))
+
+
+def expected_calibration_error(probabilities, labels, num_bins=15):
+    """Expected calibration error with equal-width confidence bins.
+
+    The confidence of a prediction is its top-1 probability and it is
+    correct when its argmax equals the label. Predictions go to `num_bins`
+    equal-width bins over (0, 1] (bin b holds confidences in
+    (b / num_bins, (b + 1) / num_bins]) and
+    ECE = sum_b |B_b| / N * |accuracy(B_b) - confidence(B_b)|; empty bins
+    add nothing. TensorFlow ops only: works inside `tf.function`.
+
+    Args:
+        probabilities: float class probabilities (N, C).
+        labels: int class indices (N,) or one-hot / soft labels (N, C)
+            (their argmax).
+        num_bins: number of bins (default 15).
+
+    Returns:
+        float32 scalar tensor in [0, 1].
+
+    Example:
+
+    ```python
+    ece = keras_edda.metrics.expected_calibration_error(model.predict(x), y)
+    ```
+    """
+    num_bins = _checks.check_positive_int(num_bins, "num_bins")
+    probabilities = _check_probabilities(probabilities)
+    classes = _labels_as_classes(labels, probabilities)
+    confidence = tf.reduce_max(probabilities, axis=-1)
+    correct = tf.cast(tf.equal(tf.argmax(probabilities, axis=-1, output_type=tf.int32), classes),
+                      tf.float32)
+    # Bin b holds (b / B, (b + 1) / B]; a confidence of exactly 0 joins the first bin.
+    bins = tf.cast(tf.math.ceil(confidence * num_bins), tf.int32) - 1
+    bins = tf.clip_by_value(bins, 0, num_bins - 1)
+    confidence_sums = tf.math.unsorted_segment_sum(confidence, bins, num_bins)
+    correct_sums = tf.math.unsorted_segment_sum(correct, bins, num_bins)
+    count = tf.maximum(tf.cast(tf.size(confidence), tf.float32), 1.0)
+    # |B_b| / N * |acc_b - conf_b| = |sum correct - sum confidence| / N.
+    return tf.reduce_sum(tf.abs(correct_sums - confidence_sums)) / count
