@@ -5,15 +5,18 @@ returns float32 maps (N, H, W, 1) at input resolution, not normalised.
 """
 
 from keras_edda.explainers.base import Explainer
+from keras_edda.explainers.decoys import Decoys
 from keras_edda.explainers.grad_cam import GradCAM
 from keras_edda.explainers.integrated_gradients import IntegratedGradients
 from keras_edda.explainers.occlusion import Occlusion
 from keras_edda.explainers.random import RandomExplainer
 from keras_edda.explainers.registry import EXPLAINERS, FunctionExplainer, get, name_of, register
 from keras_edda.explainers.saliency import Saliency
+from keras_edda.explainers.smoothgrad import SmoothGrad
 
 __all__ = [
     "EXPLAINERS",
+    "Decoys",
     "Explainer",
     "FunctionExplainer",
     "GradCAM",
@@ -21,6 +24,7 @@ __all__ = [
     "Occlusion",
     "RandomExplainer",
     "Saliency",
+    "SmoothGrad",
     "get",
     "name_of",
     "register",
