@@ -121,8 +121,12 @@ def test_agrees_with_a_slow_reference(name):
         steps = 6
         expected = []
         for x, m in zip(images, maps):
-            start, end = (x, np.zeros_like(x)) if name == "deletion_auc" else (reference_blur(x), x)
-            expected.append(reference_auc(reference_curve(model, x, m, steps, start, end)))
+            deletion = name.startswith("deletion_auc")
+            start, end = (x, np.zeros_like(x)) if deletion else (reference_blur(x), x)
+            curve = reference_curve(model, x, m, steps, start, end)
+            if name.endswith("_normalized"):
+                curve = curve / np.max(probabilities(model, x))
+            expected.append(reference_auc(curve))
         got = metrics.get(name, steps=steps)(model, images, maps)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
@@ -222,3 +226,69 @@ def test_bad_input():
         metrics.SalientOcclusionDrop(threshold=0.5, fraction=0.2)
     with pytest.raises(ValueError, match="one entry per image"):
         metric(model, images, maps, targets=[0, 1])
+
+
+# Per-step fills: the fill sees the current image and the current mask.
+
+def visible_mean_fill(images, mask):
+    """A context fill: each image's mean colour over the pixels still visible."""
+    visible = 1.0 - mask
+    total = tf.reduce_sum(images * visible, axis=(1, 2), keepdims=True)
+    count = tf.maximum(tf.reduce_sum(visible, axis=(1, 2), keepdims=True), 1.0)
+    return tf.broadcast_to(total / count, tf.shape(images))
+
+
+def reference_context_curve(model, image, saliency, steps, deletion):
+    height, width = image.shape[:2]
+    order = np.argsort(-saliency.reshape(-1), kind="stable")
+    per_step = -(-height * width // steps)
+    cls = np.argmax(probabilities(model, image))
+    curve = []
+    for k in range(steps + 1):
+        changed = np.zeros(height * width, bool)
+        changed[order[:min(k * per_step, height * width)]] = True
+        filled = changed if deletion else ~changed
+        filled = filled.reshape(height, width, 1)
+        visible = image[~filled[..., 0]]
+        colour = visible.mean(axis=0) if len(visible) else np.zeros(image.shape[-1])
+        curve.append(probabilities(model, np.where(filled, colour, image))[cls])
+    return np.array(curve)
+
+
+@pytest.mark.parametrize("metric_class", [metrics.DeletionAUC, metrics.InsertionAUC])
+def test_context_fill_runs_at_every_step(metric_class):
+    model = small_cnn((16, 16, 3), 5)
+    images = random_images(3, (16, 16, 3), seed=8)
+    maps = explainers.GradCAM(model)(images).numpy()
+    metric = metric_class(steps=5, fill=visible_mean_fill, batch_size=7)
+    deletion = metric_class is metrics.DeletionAUC
+    expected = [reference_context_curve(model, x, m, 5, deletion) for x, m in zip(images, maps)]
+    np.testing.assert_allclose(metric.curve(model, images, maps), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_inpaint_fill_differs_from_zero():
+    # With one fill of the whole image the inpainter saw no pixel and gave the scores of fill=0.0.
+    model = small_cnn((16, 16, 3), 5)
+    images = random_images(4, (16, 16, 3), seed=9)
+    maps = explainers.GradCAM(model)(images)
+    zero = metrics.DeletionAUC(steps=4, fill=0.0).curve(model, images, maps).numpy()
+    inpaint = metrics.DeletionAUC(steps=4, fill="inpaint").curve(model, images, maps).numpy()
+    np.testing.assert_allclose(inpaint[:, 0], zero[:, 0], rtol=1e-6)
+    assert np.abs(inpaint[:, 1:-1] - zero[:, 1:-1]).max() > 1e-4
+
+
+@pytest.mark.parametrize("name", ["deletion_auc", "insertion_auc"])
+def test_normalize_start(name):
+    model = small_cnn((16, 16, 3), 5)
+    images = random_images(4, (16, 16, 3), seed=10)
+    maps = explainers.GradCAM(model)(images)
+    raw = metrics.get(name, steps=4)
+    normalized = metrics.get(f"{name}_normalized", steps=4)
+    assert normalized.name == f"{name}_normalized" and normalized.normalize == "start"
+    assert metrics.get(name, steps=4, normalize="start").name == normalized.name
+    p = np.max(model.predict(images, verbose=0), axis=-1)
+    np.testing.assert_allclose(normalized.curve(model, images, maps), raw.curve(model, images, maps) / p[:, None],
+                               rtol=1e-5)
+    np.testing.assert_allclose(normalized(model, images, maps), raw(model, images, maps) / p, rtol=1e-5)
+    with pytest.raises(ValueError, match="Received: normalize='end'"):
+        metrics.get(name, normalize="end")

@@ -1,13 +1,27 @@
 """Metrics by name."""
 
+import functools
+
 from keras_edda.metrics.base import AlignmentMetric
 from keras_edda.metrics.causal import DeletionAUC, InsertionAUC
 from keras_edda.metrics.confidence import AverageDrop, IncreaseInConfidence, NonSalientAgreement, SalientOcclusionDrop
 
+
+def _variant(metric_class, name, score_direction=None, **defaults):
+    """A registered name for `metric_class` with other defaults; it carries
+    `name` and `score_direction` like the classes do."""
+    factory = functools.partial(metric_class, **defaults)
+    factory.name = name
+    factory.score_direction = score_direction or metric_class.score_direction
+    return factory
+
+
 METRICS = {
     metric.name: metric
     for metric in (AverageDrop, IncreaseInConfidence, DeletionAUC, InsertionAUC,
-                   SalientOcclusionDrop, NonSalientAgreement)
+                   SalientOcclusionDrop, NonSalientAgreement,
+                   _variant(DeletionAUC, "deletion_auc_normalized", normalize="start"),
+                   _variant(InsertionAUC, "insertion_auc_normalized", normalize="start"))
 }
 
 
@@ -15,9 +29,11 @@ def get(name, **kwargs):
     """Returns a metric by name, or `name` itself if it is an AlignmentMetric.
 
     Args:
-        name: one of `"average_drop"`, `"increase_in_confidence"`,
-            `"deletion_auc"`, `"insertion_auc"`, `"salient_occlusion_drop"`,
-            `"non_salient_agreement"`, or an `AlignmentMetric` instance.
+        name: a name of `METRICS` (`"average_drop"`,
+            `"increase_in_confidence"`, `"deletion_auc"`, `"insertion_auc"`,
+            `"deletion_auc_normalized"`, `"insertion_auc_normalized"`,
+            `"salient_occlusion_drop"`, `"non_salient_agreement"`, ...), or
+            an `AlignmentMetric` instance.
         **kwargs: passed to the metric's constructor.
 
     Returns:
