@@ -1,8 +1,13 @@
 """The `keras-edda` command."""
 
 import argparse
+import math
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 
 
@@ -52,6 +57,60 @@ def run_demo(args):
     print(f"Rows: input, {', '.join(names)}. Wrote {path}")
 
 
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _finite_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    value = _finite_float(text)
+    if value <= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _explainer_name(text):
+    from keras_edda.explainers import EXPLAINERS
+
+    if text not in EXPLAINERS:
+        raise argparse.ArgumentTypeError(
+            f"unknown explainer {text!r}; registered: {', '.join(sorted(EXPLAINERS))}")
+    return text
+
+
+def _fill_name(text):
+    from keras_edda.ops.fills import FILLS
+
+    if text not in FILLS:
+        raise argparse.ArgumentTypeError(f"unknown fill {text!r}; registered: {', '.join(sorted(FILLS))}")
+    return text
+
+
+def _writable_folder(path, flag):
+    """Creates `path` if needed and checks that a file can be written in it."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write to {flag} {path}: {error.strerror or error}") from None
+
+
 def _fraction(text):
     try:
         value = float(text)
@@ -97,19 +156,24 @@ def _edda_settings(args):
 
 def run_compare(args):
     """Trains none / random / edda over seeds and reports the comparison."""
+    import tensorflow as tf
     from tqdm import tqdm
 
     from keras_edda import datasets, experiment
-    from keras_edda.augment import EDDASettings
+    from keras_edda.augment import check_settings
     from keras_edda.ops import overlay
 
     if args.fraction is not None and args.threshold is not None:
         raise UserError("set --threshold or --fraction, not both")
     if args.fraction is None and args.threshold is None:
         args.threshold = 0.5
+    out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    if args.resume and args.overwrite:
+        raise UserError("set --resume or --overwrite, not both")
+    _writable_folder(out, "--out")
     edda = _edda_settings(args)
     warmup = edda.pop("warmup_epochs")
-    _user_errors(EDDASettings, **edda)
+    _user_errors(check_settings, **edda)
     edda["warmup_epochs"] = warmup
     data = _user_errors(datasets.load, args.dataset, data_dir=args.data_dir,
                         download=args.download, image_size=args.image_size,
@@ -122,30 +186,38 @@ def run_compare(args):
         learning_rate=args.learning_rate, explainers=args.explainer or ["grad_cam"],
         eval_samples=args.eval_samples, monitor_samples=args.monitor_samples,
         num_images=args.num_images, edda=edda)
-    out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
     config = {"dataset": data.name, "model": args.model, "image_shape": list(data.image_shape),
               "num_classes": data.num_classes, "train_images": len(data.x_train),
               "test_images": len(data.x_test), **settings.to_dict()}
+    runs = _start_output(out, config, args.resume, args.overwrite)
     print(f"Data {data.name}: {len(data.x_train)} train / {len(data.x_test)} test images "
           f"{data.image_shape}, {data.num_classes} classes. Output: {out}")
+    if runs:
+        print(f"Resuming: {len(runs)} finished runs in {out}/results.json are kept")
     images = data.x_test[:settings.num_images]
-    grid_rows = [experiment.input_row(images)]
-    runs = []
+    rows_dir = os.path.join(out, "explanations")
+    os.makedirs(rows_dir, exist_ok=True)
+    overlay.write_png(os.path.join(rows_dir, "input.png"),
+                      overlay.image_grid([experiment.input_row(images)]))
+    finished = {(run["method"], run["seed"]) for run in runs}
     total = len(experiment.METHODS) * settings.seeds
-    progress = tqdm(total=total, desc="compare", unit="run")
+    progress = tqdm(total=total, initial=len(finished), desc="compare", unit="run")
     try:
         for seed in range(settings.seeds):
             for method in experiment.METHODS:
+                if (method, seed) in finished:
+                    continue
                 progress.set_postfix_str(f"{method}, seed {seed}")
                 log_dir = os.path.join(out, "tensorboard", f"{method}_seed{seed}")
+                if os.path.isdir(log_dir):  # events of an interrupted run
+                    shutil.rmtree(log_dir)
                 model, scores = experiment.train_and_evaluate(
                     method, seed, data, factory, settings, log_dir, verbose=args.verbose)
+                if seed == 0:
+                    overlay.write_png(os.path.join(rows_dir, f"{method}.png"), overlay.image_grid(
+                        [experiment.explanation_rows(model, images, settings.explainers[0])]))
                 runs.append({"method": method, "seed": seed, "scores": scores})
                 experiment.write_results(out, config, runs, settings.explainers)
-                if seed == 0:
-                    grid_rows.append(experiment.explanation_rows(
-                        model, images, settings.explainers[0]))
                 progress.update(1)
     except KeyboardInterrupt:
         progress.close()
@@ -161,12 +233,56 @@ def run_compare(args):
         print(experiment.format_table(summary))
         experiment.plot_summary(summary, os.path.join(out, f"metrics_{explainer}.png"),
                                 f"{data.name}, {explainer}, {seeds}")
-    overlay.write_png(os.path.join(out, "explanations.png"),
-                      overlay.image_grid(grid_rows), scale=3)
+    grid = [_read_png(path) for path in (os.path.join(rows_dir, f"{name}.png")
+                                         for name in ("input",) + experiment.METHODS)
+            if os.path.exists(path)]
+    overlay.write_png(os.path.join(out, "explanations.png"), tf.concat(grid, axis=0), scale=3)
     print(f"\nResults: {out}/results.json, {out}/results.csv")
     print(f"Plots: {out}/metrics_{settings.explainers[0]}.png (bar chart), "
           f"{out}/explanations.png (rows: input, none, random, edda; seed 0)")
     print(f"TensorBoard: tensorboard --logdir {out}/tensorboard")
+
+
+# What `compare` writes into its output folder.
+_OUTPUTS = ("results.json", "results.csv", "explanations.png", "explanations", "tensorboard")
+
+
+def _start_output(out, config, resume, overwrite):
+    """Prepares the output folder; returns the finished runs to keep.
+
+    A folder with files in it is refused unless `resume` (its results.json
+    must hold the same config) or `overwrite` (compare's outputs in it are
+    removed first).
+    """
+    from keras_edda import experiment
+
+    if os.listdir(out):
+        stored = _user_errors(experiment.read_results, out)
+        if resume:
+            if stored is None:
+                raise UserError(f"--resume: {out} holds no results.json of a compare run")
+            difference = experiment.config_difference(stored["config"], config)
+            if difference:
+                raise UserError(f"--resume: the settings differ from the run in {out} ({difference}); "
+                                "use the same settings, --overwrite or another --out")
+            runs = stored["runs"]
+            experiment.write_results(out, config, runs, config["explainers"])
+            return runs
+        if not overwrite:
+            raise UserError(f"--out {out} is not empty; use --resume to continue the run in it, "
+                            "--overwrite to replace it, or another folder")
+        for name in os.listdir(out):
+            path = os.path.join(out, name)
+            if name in _OUTPUTS or (name.startswith("metrics_") and name.endswith(".png")):
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    experiment.write_results(out, config, [], config["explainers"])
+    return []
+
+
+def _read_png(path):
+    import tensorflow as tf
+
+    return tf.cast(tf.io.decode_png(tf.io.read_file(path), channels=3), tf.float32) / 255.0
 
 
 def _image_files(path):
@@ -199,6 +315,10 @@ def run_explain(args):
     except Exception as error:  # Keras raises many kinds for a bad file
         raise UserError(f"cannot load model {args.model}: {str(error).strip().splitlines()[0]}")
     shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) != 3 or None in shape:
+        raise UserError(f"the model's input size {shape} is not fixed; explain needs a model with a "
+                        "fixed image size (height, width, channels)")
+    _writable_folder(args.out, "--out")
     images = []
     for file in files:
         try:
@@ -213,15 +333,18 @@ def run_explain(args):
     maps = explainer(images)
     predicted = tf.argmax(model(images, training=False), axis=-1).numpy()
     overlays = overlay.overlay(images, maps)
-    os.makedirs(args.out, exist_ok=True)
     for file, picture, label in zip(files, overlays, predicted):
-        name = os.path.splitext(os.path.basename(file))[0]
-        path = os.path.join(args.out, f"{name}_{args.explainer}_class{label}.png")
+        # The suffix stays in the name: a.png and a.jpg get different files.
+        stem, suffix = os.path.splitext(os.path.basename(file))
+        path = os.path.join(args.out, f"{stem}_{suffix[1:]}_{args.explainer}_class{label}.png")
         overlay.write_png(path, picture, scale=args.zoom)
         print(f"{file}: predicted class {label} -> {path}")
 
 
 def build_parser():
+    from keras_edda.explainers import EXPLAINERS
+    from keras_edda.ops.fills import FILLS
+
     parser = argparse.ArgumentParser(
         prog="keras-edda",
         description="Explanation-driven data augmentation (EDDA) for Keras.",
@@ -256,40 +379,46 @@ def build_parser():
     training.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds (3)")
     training.add_argument("--epochs", type=_positive_int, default=10, help="epochs per run (10)")
     training.add_argument("--batch-size", type=_positive_int, default=64)
-    training.add_argument("--learning-rate", type=float, default=3e-3)
+    training.add_argument("--learning-rate", type=_positive_float, default=3e-3)
     edda = compare.add_argument_group("EDDA settings (see docs/edda.md)")
     edda.add_argument("--threshold", type=_fraction,
                       help="salient = normalised map above it (default 0.5, the authors')")
     edda.add_argument("--fraction", type=_fraction, help="salient = this share of the top pixels instead")
-    edda.add_argument("--fill", default="constant",
-                      choices=("constant", "mean", "blur", "noise", "inpaint"), help="fill (constant)")
-    edda.add_argument("--fill-value", type=float, default=0.0, help="value of the constant fill (0.0)")
+    edda.add_argument("--fill", default="constant", type=_fill_name,
+                      help=f"a registered fill: {', '.join(sorted(FILLS))} (constant)")
+    edda.add_argument("--fill-value", type=_finite_float, default=0.0,
+                      help="value of the constant fill (0.0)")
     edda.add_argument("--salient-target", type=_salient_target, default="uniform",
                       help="'uniform' (default), 'none' or a smoothing alpha in (0, 1]")
     edda.add_argument("--no-keep-if-correct", dest="keep_if_correct", action="store_false",
                       help="keep non-salient copies even when misclassified")
-    edda.add_argument("--warmup-epochs", type=int, default=0, help="epochs without copies (0)")
-    edda.add_argument("--rate", type=float, default=1.0, help="share of images that get copies (1.0)")
+    edda.add_argument("--warmup-epochs", type=_non_negative_int, default=0, help="epochs without copies (0)")
+    edda.add_argument("--rate", type=_finite_float, default=1.0, help="share of images that get copies (1.0)")
     report = compare.add_argument_group("evaluation and output")
-    report.add_argument("--explainer", action="append",
-                        choices=("grad_cam", "integrated_gradients", "occlusion", "saliency"),
-                        help="explainer(s) to score (repeat the flag; default grad_cam); "
-                             "the first one drives EDDA")
+    report.add_argument("--explainer", action="append", type=_explainer_name,
+                        help=f"a registered explainer ({', '.join(sorted(EXPLAINERS))}) to score; "
+                             "repeat the flag for several (default grad_cam); the first one drives EDDA")
     report.add_argument("--eval-samples", type=_positive_int, default=256,
                         help="test images for the alignment metrics (256)")
     report.add_argument("--monitor-samples", type=_positive_int, default=32,
                         help="test images the TensorBoard curves follow each epoch (32)")
     report.add_argument("--num-images", type=_positive_int, default=6,
                         help="test images in explanations.png (6)")
-    report.add_argument("--out", help="output folder (default runs/<timestamp>)")
+    report.add_argument("--out", help="output folder (default runs/<timestamp>); one that holds files "
+                                      "needs --resume or --overwrite")
+    report.add_argument("--resume", action="store_true",
+                        help="continue the run in --out: skip its finished method x seed runs "
+                             "(the settings must be the same)")
+    report.add_argument("--overwrite", action="store_true",
+                        help="replace the results of an earlier run in --out")
     report.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras' fit verbosity")
     compare.set_defaults(handler=run_compare)
 
     explain = commands.add_parser("explain", help="heatmap overlays of a saved model's explanations")
     explain.add_argument("--model", required=True, help="a .keras file")
     explain.add_argument("--images", required=True, help="an image file or a folder of images")
-    explain.add_argument("--explainer", default="grad_cam",
-                         choices=("grad_cam", "integrated_gradients", "occlusion", "saliency"))
+    explain.add_argument("--explainer", default="grad_cam", type=_explainer_name,
+                         help=f"a registered explainer: {', '.join(sorted(EXPLAINERS))} (grad_cam)")
     explain.add_argument("--out", default="runs/explain")
     explain.add_argument("--scale", type=float, default=1 / 255,
                          help="pixel values are multiplied by it (1/255: [0, 1] inputs)")
@@ -304,6 +433,10 @@ def main(argv=None):
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
+    if threading.current_thread() is threading.main_thread():
+        # A process started in the background (`cmd &` in a script) inherits
+        # SIGINT as ignored; Ctrl-C and `kill -INT` must still stop it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     if getattr(args, "seeds", 1) < 1:
         print("keras-edda: error: --seeds must be at least 1", file=sys.stderr)

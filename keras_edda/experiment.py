@@ -3,9 +3,11 @@ with random occlusion of matched area, and with EDDA, over several seeds,
 then scored on held-out data. What `keras-edda compare` runs."""
 
 import csv
+import io
 import json
 import math
 import os
+import tempfile
 
 import keras
 import numpy as np
@@ -55,6 +57,11 @@ class ModelFactory:
             raise ValueError(
                 f"The model's input shape {tuple(inputs[0].shape[1:])} does not match the data "
                 f"{self.input_shape}; use --image-size / --channels. Received: model={path!r}")
+        if len(model.outputs[0].shape) != 2:
+            raise ValueError(
+                "The model must output class scores (batch, classes); an output of shape "
+                f"{tuple(model.outputs[0].shape)} (e.g. a segmentation map) is not a classifier. "
+                f"Received: model={path!r}")
         outputs = model.outputs[0].shape[-1]
         if outputs != self.num_classes:
             raise ValueError(
@@ -199,24 +206,71 @@ def format_table(summary):
     return "\n".join(lines)
 
 
+def write_atomically(path, text):
+    """Writes `text` to `path` through a temporary file in the same folder and
+    `os.replace`, so that a reader (or a kill) never sees a partial file."""
+    folder, name = os.path.split(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
 def write_results(out, config, runs, explainers):
-    """results.json and results.csv from the finished runs."""
+    """results.json and results.csv from the finished runs, each written
+    atomically (see `write_atomically`)."""
     summaries = {e: summarize(runs, e) for e in explainers}
     results = {"config": config, "results": summaries[explainers[0]],
                "results_by_explainer": summaries,
                "runs": runs}
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    with open(os.path.join(out, "results.csv"), "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["explainer", "method", "metric", "better", "mean", "std", "values"])
-        for explainer, summary in summaries.items():
-            for method, by_metric in summary.items():
-                for metric, stats in by_metric.items():
-                    writer.writerow([explainer, method, metric, direction(metric),
-                                     f"{stats['mean']:.6f}", f"{stats['std']:.6f}",
-                                     " ".join(f"{v:.6f}" for v in stats["values"])])
+    write_atomically(os.path.join(out, "results.json"), json.dumps(results, indent=2))
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["explainer", "method", "metric", "better", "mean", "std", "values"])
+    for explainer, summary in summaries.items():
+        for method, by_metric in summary.items():
+            for metric, stats in by_metric.items():
+                writer.writerow([explainer, method, metric, direction(metric),
+                                 f"{stats['mean']:.6f}", f"{stats['std']:.6f}",
+                                 " ".join(f"{v:.6f}" for v in stats["values"])])
+    write_atomically(os.path.join(out, "results.csv"), table.getvalue())
     return summaries
+
+
+def read_results(out):
+    """The contents of `out/results.json`, or `None` when there is none.
+
+    Raises:
+        ValueError: when the file is not a compare run's results.
+    """
+    path = os.path.join(out, "results.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            results = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"Cannot read {path}: {error}") from None
+    if not isinstance(results, dict) or not {"config", "runs"} <= set(results):
+        raise ValueError(f"{path} is not the results of a compare run. Received keys: "
+                         f"{sorted(results) if isinstance(results, dict) else type(results).__name__}")
+    return results
+
+
+def config_difference(stored, current):
+    """`""` when two configs agree, else the first difference as text."""
+    current = json.loads(json.dumps(current))
+    for key in sorted(set(stored) | set(current)):
+        if stored.get(key) != current.get(key):
+            return f"{key}: {stored.get(key)!r} stored, {current.get(key)!r} now"
+    return ""
 
 
 def plot_summary(summary, path, title):

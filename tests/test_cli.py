@@ -8,12 +8,13 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_edda import cli, experiment, models
+from keras_edda import cli, experiment, explainers, models
 
 TINY = ["--seeds", "1", "--epochs", "1", "--max-train", "48", "--eval-samples", "6",
         "--monitor-samples", "4", "--num-images", "2", "--verbose", "0"]
@@ -110,12 +111,32 @@ def wrong_classes_model(tmp_path):
     return str(path)
 
 
+def segmentation_model(tmp_path):
+    path = tmp_path / "segmentation.keras"
+    keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(10, 3, padding="same")]).save(path)
+    return str(path)
+
+
 @pytest.mark.parametrize("case", ["dataset", "data_dir", "model_file", "model_classes",
-                                  "empty_folder", "seeds", "threshold_and_fraction"])
+                                  "empty_folder", "seeds", "threshold_and_fraction",
+                                  "warmup", "negative_rate", "zero_rate", "nan_fill", "nan_rate",
+                                  "unwritable_out", "explainer", "resume_and_overwrite",
+                                  "segmentation_model"])
 def test_bad_input_gives_one_line_and_non_zero_exit(case, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
     arguments, message = {
+        "warmup": (["--warmup-epochs", "-1"], "expected an integer >= 0, got '-1'"),
+        "negative_rate": (["--learning-rate", "-0.1"], "expected a positive number, got '-0.1'"),
+        "zero_rate": (["--learning-rate", "0"], "expected a positive number, got '0'"),
+        "nan_fill": (["--fill-value", "nan"], "expected a finite number, got 'nan'"),
+        "nan_rate": (["--rate", "nan"], "expected a finite number, got 'nan'"),
+        "unwritable_out": (["--out", str(a_file / "out")], f"cannot write to --out {a_file / 'out'}"),
+        "explainer": (["--explainer", "gradcam"], "unknown explainer 'gradcam'; registered: "),
+        "resume_and_overwrite": (["--resume", "--overwrite"], "not both"),
+        "segmentation_model": (["--model", segmentation_model(tmp_path)], "is not a classifier"),
         "dataset": (["--dataset", "imagenet"], "Unknown dataset"),
         "data_dir": (["--dataset", "tfds:mnist", "--data-dir", str(tmp_path / "none")],
                      "Cannot load tfds dataset 'mnist'"),
@@ -137,21 +158,36 @@ def test_bad_input_gives_one_line_and_non_zero_exit(case, tmp_path, capsys):
     assert len([line for line in err.splitlines() if "error" in line]) == 1
 
 
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_interrupted_run_keeps_finished_results(tmp_path):
+    # Started as `cmd &` from a script starts it: SIGINT ignored, no stdin. main()
+    # must install the default handler, so this passes however pytest runs.
     out = tmp_path / "out"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_edda", "compare", *TINY, "--seeds", "3", "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
-    deadline = time.time() + 240
-    while not (out / "results.json").exists() and time.time() < deadline:
-        time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        text=True, preexec_fn=_ignore_sigint, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None:
+            if (out / "results.json").exists() and json.loads((out / "results.json").read_text())["runs"]:
+                break
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert process.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     results = json.loads((out / "results.json").read_text())
     assert 1 <= len(results["runs"]) < 9
+    assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
 
 
 def test_explain_writes_overlays(tmp_path, capsys):
@@ -169,3 +205,100 @@ def test_explain_writes_overlays(tmp_path, capsys):
     assert cli.main(["explain", "--model", str(model_path), "--images", str(tmp_path / "nope"),
                      "--out", str(out)]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_explain_names_keep_the_suffix_and_a_dynamic_model_is_refused(tmp_path, capsys):
+    model_path = tmp_path / "m.keras"
+    models.small_cnn((12, 12, 3), 2, width=4).save(model_path)
+    folder = tmp_path / "same_stem"
+    folder.mkdir()
+    picture = tf.io.encode_png(np.full((12, 12, 3), 200, np.uint8))
+    tf.io.write_file(str(folder / "a.png"), picture)
+    tf.io.write_file(str(folder / "a.jpg"), tf.io.encode_jpeg(np.full((12, 12, 3), 200, np.uint8)))
+    out = tmp_path / "overlays"
+    assert cli.main(["explain", "--model", str(model_path), "--images", str(folder),
+                     "--out", str(out)]) == 0
+    assert len(os.listdir(out)) == 2  # same stem, same class: two files
+
+    dynamic = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3),
+                                keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    dynamic.save(tmp_path / "dynamic.keras")
+    capsys.readouterr()
+    assert cli.main(["explain", "--model", str(tmp_path / "dynamic.keras"), "--images", str(folder),
+                     "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "input size (None, None, 3) is not fixed" in err and "Traceback" not in err
+
+
+def test_a_registered_explainer_is_a_command_line_choice(tmp_path, capsys):
+    @explainers.register("test_cli_saliency")
+    class MySaliency(explainers.Saliency):
+        pass
+
+    try:
+        parsed = cli.build_parser().parse_args(["compare", "--explainer", "test_cli_saliency"])
+        assert parsed.explainer == ["test_cli_saliency"]
+        model_path = tmp_path / "m.keras"
+        models.small_cnn((12, 12, 3), 2, width=4).save(model_path)
+        folder = write_png_folder(tmp_path / "pngs", per_class=1)
+        out = tmp_path / "overlays"
+        assert cli.main(["explain", "--model", str(model_path), "--images", str(folder / "class_0"),
+                         "--explainer", "test_cli_saliency", "--out", str(out)]) == 0
+        assert all("test_cli_saliency" in name for name in os.listdir(out))
+    finally:
+        explainers.EXPLAINERS.pop("test_cli_saliency")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["explain", "--model", "m.keras", "--images", "x", "--explainer", "test_cli_saliency"])
+    assert exit_.value.code == 2
+    assert "unknown explainer 'test_cli_saliency'" in capsys.readouterr().err
+
+
+def test_results_are_written_atomically(tmp_path):
+    config = {"seeds": 1}
+    runs = [{"method": "none", "seed": 0, "scores": {"accuracy": 0.5, "grad_cam": {
+        m: 0.5 for m in experiment.ALL_METRICS}}}]
+    experiment.write_results(str(tmp_path), config, runs, ["grad_cam"])
+    before = (tmp_path / "results.json").read_text()
+    broken = runs + [{"method": "edda", "seed": 0, "scores": {"accuracy": 0.5, "grad_cam": {
+        m: object() for m in experiment.ALL_METRICS}}}]
+    with pytest.raises(TypeError):
+        experiment.write_results(str(tmp_path), config, broken, ["grad_cam"])
+    assert (tmp_path / "results.json").read_text() == before  # whole, and the old one
+    assert sorted(os.listdir(tmp_path)) == ["results.csv", "results.json"]  # no temporary left
+
+
+def test_out_folder_refused_overwritten_and_resumed(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "metrics_old.png").write_bytes(b"stale")
+    small = ["--max-train", "16", "--batch-size", "16"]
+    code, _ = compare(tmp_path, *small)
+    assert code == 2 and "is not empty; use --resume" in capsys.readouterr().err
+    assert (out / "metrics_old.png").exists()
+
+    code, _ = compare(tmp_path, *small, "--overwrite")
+    assert code == 0
+    assert (out / "notes.txt").read_text() == "mine" and not (out / "metrics_old.png").exists()
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["runs"]) == 3
+
+    # As if interrupted while training "none": its run is missing, its events partial.
+    kept = [run for run in results["runs"] if run["method"] != "none"]
+    (out / "results.json").write_text(json.dumps({**results, "runs": kept}))
+    stale = out / "tensorboard" / "none_seed0" / "train" / "events.out.tfevents.stale"
+    stale.write_bytes(b"partial")
+    code, _ = compare(tmp_path, *small, "--resume")
+    assert code == 0
+    assert "Resuming: 2 finished runs" in capsys.readouterr().out
+    resumed = json.loads((out / "results.json").read_text())
+    assert sorted(run["method"] for run in resumed["runs"]) == ["edda", "none", "random"]
+    assert [run for run in resumed["runs"] if run["method"] != "none"] == kept
+    assert not stale.exists()
+    assert len(os.listdir(out / "tensorboard" / "none_seed0" / "train")) == 1
+
+    code, _ = compare(tmp_path, *small, "--resume", "--epochs", "2")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "the settings differ" in err and "epochs: 1 stored, 2 now" in err
+    assert len(err.strip().splitlines()) == 1
