@@ -182,6 +182,11 @@ register("mean")(lambda data_format=None, **kwargs: mean_fill(data_format))
 register("blur")(lambda data_format=None, **kwargs: blur_fill(data_format=data_format))
 register("noise")(lambda seed=None, **kwargs: noise_fill(seed))
 register("inpaint")(lambda data_format=None, **kwargs: inpaint_fill(data_format=data_format))
+# Noisy linear imputation lives in its own module; imported here so that `fills.noisy_linear_fill` exists.
+from keras_edda.ops.noisy_linear import noisy_linear_fill  # noqa: E402
+
+register("noisy_linear")(lambda data_format=None, seed=None, **kwargs: noisy_linear_fill(seed=seed,
+                                                                                        data_format=data_format))
 
 
 def get(fill, value=0.0, data_format=None, seed=None):
@@ -189,7 +194,7 @@ def get(fill, value=0.0, data_format=None, seed=None):
 
     Args:
         fill: a registered name (`"constant"`, `"mean"`, `"blur"`, `"noise"`,
-            `"inpaint"`, ... see `FILLS`); a number (a constant fill with
+            `"inpaint"`, `"noisy_linear"`, ... see `FILLS`); a number (a constant fill with
             that value); or a callable `fill(images, mask) -> images`.
         value: the value of `"constant"`.
         data_format: image layout for the fills that need it.
@@ -204,6 +209,10 @@ def get(fill, value=0.0, data_format=None, seed=None):
         if not math.isfinite(fill):
             raise ValueError(f"`fill` must be finite. Received: fill={fill!r}")
         return constant_fill(fill)
+    if isinstance(fill, str) and fill.startswith("inpainter:"):
+        from keras_edda.inpainting import Inpainter
+
+        return Inpainter.load(fill[len("inpainter:"):], data_format=data_format)
     if isinstance(fill, str) and fill in FILLS:
         if fill == "constant" and not math.isfinite(float(value)):
             raise ValueError(f"`fill_value` must be finite. Received: fill_value={value!r}")
