@@ -19,6 +19,7 @@ setup(
         "numpy",
         "tensorboard",
         "scikit-learn",
+        "scipy",
         "pillow",
         "matplotlib",
         "tqdm",

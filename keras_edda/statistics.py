@@ -1,0 +1,251 @@
+"""Statistics of an experiment over seeds: summaries, paired comparisons, Holm.
+
+Every seed trains every method, so two methods are compared by their
+per-seed differences on one metric (a paired design). The differences are
+signed so that a positive one means the reference method is better in the
+metric's direction. The comparison reports the mean difference, its
+bootstrap confidence interval and a paired test: the Wilcoxon signed-rank
+test from 6 seeds on, the paired t-test below (the Wilcoxon test cannot
+reach p < 0.05 two-sided with fewer than 6 pairs). p-values of one table
+are adjusted with Holm-Bonferroni before a verdict is read from them.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+DIRECTIONS = ("higher", "lower")
+VERDICTS = ("better", "worse", "no significant difference")
+# Seeds from which the Wilcoxon signed-rank test replaces the paired t-test.
+WILCOXON_MIN_N = 6
+
+
+def _values(values, name):
+    try:
+        array = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a sequence of numbers. Received: {name}={values!r}") from None
+    if array.ndim != 1 or not np.all(np.isfinite(array)):
+        raise ValueError(f"`{name}` must be a flat sequence of finite numbers. Received: {name}={values!r}")
+    return array
+
+
+def _number(value):
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def summary(values):
+    """Mean and sample standard deviation of per-seed values.
+
+    Args:
+        values: one number per seed.
+
+    Returns:
+        `{"mean", "std", "values", "n"}`; `std` has ddof 1 (`None` for
+        fewer than two values; `mean` is `None` for none).
+
+    Example:
+
+    ```python
+    keras_edda.statistics.summary([0.97, 0.98, 0.96])
+    # {"mean": 0.97, "std": 0.01, "values": [0.97, 0.98, 0.96], "n": 3}
+    ```
+    """
+    array = _values(values, "values")
+    return {"mean": _number(array.mean()) if len(array) else None,
+            "std": _number(array.std(ddof=1)) if len(array) > 1 else None,
+            "values": [float(v) for v in array], "n": len(array)}
+
+
+def bootstrap_ci(differences, confidence=0.95, resamples=10_000, seed=0):
+    """Percentile bootstrap confidence interval of the mean.
+
+    Args:
+        differences: the sample (e.g. per-seed paired differences).
+        confidence: coverage of the interval, in (0, 1).
+        resamples: bootstrap resamples (with replacement, of the sample's size).
+        seed: seed of the resampling; the same seed gives the same interval.
+
+    Returns:
+        `(low, high)`; `(None, None)` for fewer than two values.
+    """
+    array = _values(differences, "differences")
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
+        raise ValueError(f"`confidence` must lie in (0, 1). Received: confidence={confidence!r}")
+    if isinstance(resamples, bool) or not isinstance(resamples, numbers.Integral) or resamples < 1:
+        raise ValueError(f"`resamples` must be a positive integer. Received: resamples={resamples!r}")
+    if len(array) < 2:
+        return None, None
+    rng = np.random.default_rng(seed)
+    means = array[rng.integers(0, len(array), (int(resamples), len(array)))].mean(axis=1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def paired_test(differences):
+    """Two-sided paired test of "the mean (median) difference is 0".
+
+    Wilcoxon signed-rank (`scipy.stats.wilcoxon`, zero differences
+    dropped) for 6 or more pairs, else the paired t-test
+    (`scipy.stats.ttest_1samp` of the differences, the same as
+    `ttest_rel`). All-zero differences give p = 1; fewer than two pairs
+    give no test; equal non-zero differences under the t-test (an
+    infinite t statistic) give p = 0.
+
+    Args:
+        differences: paired differences, one per seed.
+
+    Returns:
+        `(p_value, test)`: `test` is `"wilcoxon"`, `"paired_t"` or `"none"`
+        (then `p_value` is `None`).
+    """
+    from scipy import stats
+
+    array = _values(differences, "differences")
+    if len(array) < 2:
+        return None, "none"
+    test = "wilcoxon" if len(array) >= WILCOXON_MIN_N else "paired_t"
+    if not np.any(array):
+        return 1.0, test
+    if test == "wilcoxon":
+        return float(stats.wilcoxon(array).pvalue), test
+    if np.all(array == array[0]):
+        return 0.0, test
+    return float(stats.ttest_1samp(array, 0.0).pvalue), test
+
+
+def paired_comparison(reference_values, other_values, direction="higher", confidence=0.95,
+                      resamples=10_000, seed=0):
+    """Compares two methods on one metric by their per-seed differences.
+
+    Args:
+        reference_values: the reference method's value on each seed.
+        other_values: the other method's value on the same seeds, in the
+            same order.
+        direction: `"higher"` or `"lower"`: which values of the metric are
+            better. The differences are signed so that positive means the
+            reference is better.
+        confidence: coverage of the bootstrap interval.
+        resamples: bootstrap resamples.
+        seed: seed of the bootstrap.
+
+    Returns:
+        A dict: `difference_mean`, `difference_std` (ddof 1), `differences`,
+        `ci_low`, `ci_high` (percentile bootstrap interval of the mean
+        difference), `confidence`, `resamples`, `p_value`, `test`
+        (`"wilcoxon"`, `"paired_t"` or `"none"`), `n`, `direction`.
+
+    Example:
+
+    ```python
+    keras_edda.statistics.paired_comparison([0.98, 0.97, 0.99], [0.95, 0.96, 0.95], "higher")
+    ```
+    """
+    reference = _values(reference_values, "reference_values")
+    other = _values(other_values, "other_values")
+    if len(reference) != len(other):
+        raise ValueError("`reference_values` and `other_values` must have one value per seed each. "
+                         f"Received: {len(reference)} and {len(other)} values")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"`direction` must be one of {list(DIRECTIONS)}. Received: direction={direction!r}")
+    differences = (reference - other) * (1.0 if direction == "higher" else -1.0)
+    low, high = bootstrap_ci(differences, confidence, resamples, seed)
+    p_value, test = paired_test(differences)
+    stats = summary(differences)
+    return {"difference_mean": stats["mean"], "difference_std": stats["std"], "differences": stats["values"],
+            "ci_low": low, "ci_high": high, "confidence": float(confidence), "resamples": int(resamples),
+            "p_value": p_value, "test": test, "n": len(differences), "direction": direction}
+
+
+def holm(pvalues):
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1).
+
+    With m p-values sorted ascending, the k-th smallest (k = 1..m) becomes
+    `max over j <= k of min(1, (m - j + 1) * p_(j))`. Rejecting where the
+    adjusted value is below alpha controls the family-wise error rate at
+    alpha. `None` entries (no test) stay `None` and do not count in m.
+
+    Args:
+        pvalues: a sequence of p-values in [0, 1] (or `None`).
+
+    Returns:
+        A list of adjusted p-values in the input order.
+
+    Example:
+
+    ```python
+    keras_edda.statistics.holm([0.01, 0.04, 0.03])  # [0.03, 0.06, 0.06]
+    ```
+    """
+    pvalues = list(pvalues)
+    tested = [i for i, p in enumerate(pvalues) if p is not None]
+    for i in tested:
+        p = pvalues[i]
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+            raise ValueError(f"p-values must lie in [0, 1]. Received: pvalues={pvalues!r}")
+    adjusted = [None] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(sorted(tested, key=lambda i: pvalues[i])):
+        running = max(running, min(1.0, (len(tested) - rank) * float(pvalues[i])))
+        adjusted[i] = running
+    return adjusted
+
+
+def verdict(comparison, alpha=0.05):
+    """`"better"` / `"worse"` when the Holm-adjusted p-value is below `alpha`, else no difference."""
+    p = comparison.get("p_holm")
+    if p is None or p >= alpha or not comparison["difference_mean"]:
+        return VERDICTS[2]
+    return VERDICTS[0] if comparison["difference_mean"] > 0 else VERDICTS[1]
+
+
+def compare_methods(table, reference, direction_of, family="metrics", alpha=0.05, confidence=0.95,
+                    resamples=10_000, seed=0):
+    """The reference method against each other method, metric by metric.
+
+    Args:
+        table: `{method: {metric: [one value per seed]}}`; every method's
+            values come from the same seeds in the same order.
+        reference: the method compared against the others (e.g. `"edda"`).
+        direction_of: `metric -> "higher" | "lower"` (a callable or a dict).
+        family: which p-values are adjusted together by Holm: `"metrics"`
+            (those of one other method across the metrics of the table) or
+            `"table"` (all metrics of all other methods).
+        alpha: level of the verdict.
+        confidence, resamples, seed: of the bootstrap interval.
+
+    Returns:
+        `{metric: {other_method: comparison}}`: each comparison is the dict of
+        `paired_comparison` (differences positive when `reference` is
+        better) plus `p_holm` and `verdict` (`"better"`, `"worse"` or
+        `"no significant difference"`, for the reference).
+
+    Example:
+
+    ```python
+    table = {"edda": {"accuracy": [0.97, 0.98, 0.97]}, "none": {"accuracy": [0.96, 0.97, 0.95]}}
+    keras_edda.statistics.compare_methods(table, "edda", {"accuracy": "higher"})
+    ```
+    """
+    if reference not in table:
+        raise ValueError(f"`reference` must be a method of the table {sorted(table)}. "
+                         f"Received: reference={reference!r}")
+    if family not in ("metrics", "table"):
+        raise ValueError(f"`family` must be 'metrics' or 'table'. Received: family={family!r}")
+    lookup = direction_of.__getitem__ if isinstance(direction_of, dict) else direction_of
+    result = {}
+    for metric, reference_values in table[reference].items():
+        for other in table:
+            if other != reference and metric in table[other]:
+                result.setdefault(metric, {})[other] = paired_comparison(
+                    reference_values, table[other][metric], lookup(metric), confidence, resamples, seed)
+    others = sorted({other for by_other in result.values() for other in by_other})
+    families = [others] if family == "table" else [[other] for other in others]
+    for members in families:
+        cells = [by_other[o] for by_other in result.values() for o in members if o in by_other]
+        for cell, adjusted in zip(cells, holm([cell["p_value"] for cell in cells])):
+            cell["p_holm"] = adjusted
+            cell["verdict"] = verdict(cell, alpha)
+    return result
