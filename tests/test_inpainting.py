@@ -1,0 +1,184 @@
+"""The learned inpainter: masks, training, the Inpainter fill, SP-G, CLI."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import small_cnn
+
+from keras_edda import cli, datasets
+from keras_edda.explainers import Occlusion
+from keras_edda.inpainting import Inpainter, build_inpainter, random_masks, train_inpainter
+from keras_edda.ops import fills
+
+SIZE = 16
+
+
+def box_masks(num, size, side, seed=0):
+    """Boxes of `side` pixels at random places, the issue's test holes."""
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((num, size, size, 1), "float32")
+    for index in range(num):
+        top, left = rng.integers(0, size - side + 1, 2)
+        masks[index, top:top + side, left:left + side] = 1.0
+    return masks
+
+
+def hole_mse(images, masks, fill):
+    filled = fills.fill_masked(tf.constant(images), tf.constant(masks), fill)
+    return float(tf.reduce_sum(tf.square(filled - images) * masks) / masks.sum())
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.load_digits(image_size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def network():
+    keras.utils.set_random_seed(0)
+    return build_inpainter((SIZE, SIZE, 1), filters=8)
+
+
+def test_random_masks_cover_the_asked_share_with_boxes_and_strokes():
+    masks = random_masks(400, 24, 20, min_area=0.05, max_area=0.6, seed=3).numpy()
+    area = masks.mean(axis=(1, 2, 3))
+    assert masks.shape == (400, 24, 20, 1)
+    assert set(np.unique(masks)) == {0.0, 1.0}
+    assert area.min() >= 0.05 - 1 / 480 and area.max() <= 0.6 + 1 / 480
+    assert area.max() - area.min() > 0.4
+    # A box (nearly) fills its bounding rectangle; a stroke leaves much of its rectangle empty.
+    rows, cols = masks[..., 0].any(axis=2), masks[..., 0].any(axis=1)
+    fill_of_box = masks.sum(axis=(1, 2, 3)) / (rows.sum(1) * cols.sum(1))
+    assert (fill_of_box > 0.9).mean() > 0.25 and (fill_of_box < 0.7).mean() > 0.2
+    again = random_masks(400, 24, 20, seed=3).numpy()
+    np.testing.assert_array_equal(masks, again)
+
+
+def test_short_training_learns_to_fill_holes(digits):
+    (x_train, _), (x_test, _) = digits
+    network = train_inpainter(x_train[:640], epochs=2, batch_size=32, filters=8, verbose=0)
+    masks = box_masks(len(x_test), SIZE, SIZE // 3)
+    assert hole_mse(x_test, masks, Inpainter(network)) < 0.7 * hole_mse(x_test, masks, fills.get("mean"))
+
+
+@pytest.mark.slow
+def test_trained_inpainter_beats_diffusion_and_mean_fill_on_held_out_boxes(digits):
+    (x_train, _), (x_test, _) = digits
+    network = train_inpainter(x_train, epochs=4, batch_size=32, filters=16, verbose=0)
+    masks = box_masks(len(x_test), SIZE, SIZE // 3)
+    learned = hole_mse(x_test, masks, Inpainter(network))
+    diffusion = hole_mse(x_test, masks, fills.get("inpaint"))
+    mean = hole_mse(x_test, masks, fills.get("mean"))
+    assert diffusion < mean
+    assert learned < 0.85 * diffusion, (learned, diffusion, mean)
+
+
+def test_inpainter_composites_and_keeps_visible_pixels(digits, network):
+    _, (x_test, _) = digits
+    images = x_test[:8]
+    masks = box_masks(8, SIZE, 6, seed=1)
+    out = Inpainter(network)(images, masks).numpy()
+    np.testing.assert_array_equal(out * (1 - masks), images * (1 - masks))
+    generated = network([images, masks], training=False).numpy()
+    np.testing.assert_allclose(out * masks, generated * masks, atol=1e-6)
+    # What is under the hole never reaches the result.
+    scrambled = np.where(masks > 0, np.random.default_rng(0).uniform(size=images.shape), images).astype("float32")
+    np.testing.assert_allclose(Inpainter(network)(scrambled, masks).numpy(), out, atol=1e-5)
+    # Chunked calls give the same result, also inside tf.function and channels_first.
+    chunked = tf.function(Inpainter(network, batch_size=3).__call__)(tf.constant(images), tf.constant(masks))
+    np.testing.assert_allclose(chunked.numpy(), out, atol=1e-5)
+    first = Inpainter(network, data_format="channels_first")(
+        np.transpose(images, (0, 3, 1, 2)), np.transpose(masks, (0, 3, 1, 2)))
+    np.testing.assert_allclose(np.transpose(first.numpy(), (0, 2, 3, 1)), out, atol=1e-5)
+
+
+def test_fill_by_path_and_model_holding_the_fill_round_trip_in_a_new_process(tmp_path, digits, network):
+    _, (x_test, _) = digits
+    images, masks = x_test[:6], box_masks(6, SIZE, 5, seed=2)
+    network_path = str(tmp_path / "inpainter.keras")
+    network.save(network_path)
+    by_path = fills.get(f"inpainter:{network_path}")
+    np.testing.assert_allclose(by_path(images, masks).numpy(), Inpainter(network)(images, masks).numpy(), atol=1e-6)
+
+    image_in = keras.Input((SIZE, SIZE, 1))
+    mask_in = keras.Input((SIZE, SIZE, 1))
+    filled = Inpainter(network, batch_size=4)(image_in, mask_in)
+    classifier = small_cnn((SIZE, SIZE, 1), 3)
+    holder = keras.Model([image_in, mask_in], [filled, classifier(filled)])
+    expected = [t.numpy() for t in holder([images, masks])]
+    model_path = str(tmp_path / "holder.keras")
+    holder.save(model_path)
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "masks.npy", masks)
+    script = textwrap.dedent(f"""
+        import numpy as np, keras
+        import keras_edda.inpainting
+        model = keras.saving.load_model({model_path!r})
+        filled, scores = model([np.load({str(tmp_path / 'images.npy')!r}), np.load({str(tmp_path / 'masks.npy')!r})])
+        np.save({str(tmp_path / 'filled.npy')!r}, filled.numpy())
+        np.save({str(tmp_path / 'scores.npy')!r}, scores.numpy())
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=300)
+    np.testing.assert_array_equal(np.load(tmp_path / "filled.npy"), expected[0])
+    np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), expected[1])
+
+
+def test_sp_g_patch_size_and_stride_are_independent_and_chunking_does_not_change_maps(digits):
+    _, (x_test, _) = digits
+    classifier = small_cnn((SIZE, SIZE, 1), 10)
+    fill = Inpainter(build_inpainter((SIZE, SIZE, 1), filters=4))
+    images = x_test[:2]
+    # 8 x 8 positions of a 6-pixel patch every 2 pixels; batch_size=None: all 128 copies in one call.
+    maps = Occlusion(classifier, patch_size=6, stride=2, fill=fill, batch_size=None)(images, targets=1).numpy()
+    chunked = Occlusion(classifier, patch_size=6, stride=2, fill=fill, batch_size=50)(images, targets=1).numpy()
+    np.testing.assert_allclose(chunked, maps, atol=1e-5)
+    tiled = Occlusion(classifier, patch_size=6, stride=6, fill=fill)(images, targets=1).numpy()
+    assert not np.allclose(tiled, maps)
+    # One patch position against a direct evaluation of the inpainted copy.
+    patch = np.zeros((1, SIZE, SIZE, 1), "float32")
+    patch[:, :6, :6] = 1.0
+    occluded = fill(images[:1], patch)
+    logits_tap = Occlusion(classifier, patch_size=6, fill=fill)
+    drop = logits_tap.scores(images[:1])[0][0, 1] - logits_tap.scores(occluded)[0][0, 1]
+    only_first = maps[0, 0, 0, 0]  # pixel (0, 0) is covered only by the patch at (0, 0)
+    np.testing.assert_allclose(only_first, float(drop), atol=1e-4)
+
+
+def test_bad_inpainting_models_and_images_are_refused():
+    with pytest.raises(ValueError, match="two inputs"):
+        Inpainter(small_cnn((SIZE, SIZE, 1), 3))
+    image_in, mask_in = keras.Input((SIZE, SIZE, 1)), keras.Input((SIZE, SIZE, 3))
+    with pytest.raises(ValueError, match="two inputs"):
+        Inpainter(keras.Model([image_in, mask_in], keras.layers.Concatenate()([image_in, mask_in])))
+    with pytest.raises(TypeError, match="model"):
+        Inpainter("not a model")
+    fill = Inpainter(build_inpainter((SIZE, SIZE, 1), filters=4))
+    with pytest.raises(ValueError, match="images.shape"):
+        fill(np.zeros((1, 8, 8, 1), "float32"), np.zeros((1, 8, 8, 1), "float32"))
+    with pytest.raises(ValueError, match="divisible"):
+        build_inpainter((18, 18, 1))
+    with pytest.raises(ValueError, match="No inpainter model file"):
+        fills.get("inpainter:/nonexistent/x.keras")
+    with pytest.raises(ValueError, match="epochs=0"):
+        train_inpainter(np.zeros((4, SIZE, SIZE, 1), "float32"), epochs=0)
+
+
+def test_cli_trains_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "inp.keras"
+    out.write_text("precious")
+    argv = ["train-inpainter", "--out", str(out), "--epochs", "1", "--image-size", "16",
+            "--max-train", "64", "--filters", "4", "--verbose", "0"]
+    assert cli.main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err and out.read_text() == "precious"
+    assert cli.main(argv + ["--overwrite"]) == 0
+    assert "hole MSE" in capsys.readouterr().out
+    assert os.listdir(tmp_path) == ["inp.keras"]
+    fill = fills.get(f"inpainter:{out}")
+    assert fill.image_shape == (16, 16, 1)
