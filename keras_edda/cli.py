@@ -425,6 +425,8 @@ def build_parser():
     explain.add_argument("--offset", type=float, default=0.0, help="then this is added")
     explain.add_argument("--zoom", type=_positive_int, default=4, help="upscaling of the PNGs")
     explain.set_defaults(handler=run_explain)
+    from keras_edda.inpainting import cli as inpainting_cli
+    inpainting_cli.add_commands(commands)
     return parser
 
 
