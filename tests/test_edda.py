@@ -9,9 +9,16 @@ import tensorflow as tf
 from conftest import random_images, small_cnn
 
 from keras_edda import explainers
-from keras_edda.augment import EDDASettings, edda_transform
 from keras_edda.data import edda_map_fn
 from keras_edda.layers import EDDA
+
+
+def edda_transform(images, labels, model, explainer, sample_weight=None, **settings):
+    """The dict surface: originals then copies, soft targets, weights."""
+    out = EDDA(model, explainer=explainer, **settings)(
+        {"images": images, "labels": np.asarray(labels),
+         **({} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, "float32")})})
+    return out["images"], out["labels"], out["sample_weight"]
 
 
 class FirstChannelExplainer(explainers.Explainer):
@@ -31,10 +38,9 @@ def known_batch():
 def test_transform_known_occlusions_and_targets():
     model = small_cnn((4, 4, 3), num_classes=3, activation="softmax")
     explainer = FirstChannelExplainer(model)
-    settings = EDDASettings(threshold=0.5, fill_value=-1.0, keep_if_correct=False,
-                            salient_target=0.5)
     out_images, targets, weights = edda_transform(
-        known_batch(), np.array([0, 2]), model, explainer, settings)
+        known_batch(), np.array([0, 2]), model, explainer, threshold=0.5, fill_value=-1.0,
+        keep_if_correct=False, salient_target=0.5)
     assert out_images.shape == (6, 4, 4, 3) and targets.shape == (6, 3)
     assert weights.shape == (6,)
     kept, hidden = out_images[2:4].numpy(), out_images[4:6].numpy()
@@ -51,11 +57,10 @@ def test_transform_known_occlusions_and_targets():
 def test_uniform_and_none_salient_targets():
     model = small_cnn((4, 4, 3), num_classes=4)
     explainer = FirstChannelExplainer(model)
-    _, targets, _ = edda_transform(known_batch(), [1, 3], model, explainer,
-                                   EDDASettings(keep_if_correct=False))
+    _, targets, _ = edda_transform(known_batch(), [1, 3], model, explainer, keep_if_correct=False)
     np.testing.assert_allclose(targets[4:], 0.25)
     images, targets, weights = edda_transform(
-        known_batch(), [1, 3], model, explainer, EDDASettings(salient_target="none"))
+        known_batch(), [1, 3], model, explainer, salient_target="none")
     assert images.shape[0] == targets.shape[0] == weights.shape[0] == 4
 
 
@@ -65,20 +70,17 @@ def test_keep_if_correct_zeroes_weights_of_misclassified_copies():
     kernel, bias = model.layers[-1].get_weights()
     model.layers[-1].set_weights([np.zeros_like(kernel), np.array([5.0, 0, 0], "float32")])
     explainer = FirstChannelExplainer(model)  # the model always predicts class 0
-    _, _, weights = edda_transform(known_batch(), [0, 2], model, explainer,
-                                   EDDASettings(keep_if_correct=True))
+    _, _, weights = edda_transform(known_batch(), [0, 2], model, explainer, keep_if_correct=True)
     np.testing.assert_allclose(weights.numpy(), [1, 1, 1, 0, 1, 1])
 
 
 def test_sample_weights_are_inherited_and_warmup_gives_zero():
     model = small_cnn((4, 4, 3), num_classes=3)
     explainer = FirstChannelExplainer(model)
-    _, _, weights = edda_transform(known_batch(), [0, 1], model, explainer,
-                                   EDDASettings(keep_if_correct=False),
+    _, _, weights = edda_transform(known_batch(), [0, 1], model, explainer, keep_if_correct=False,
                                    sample_weight=[2.0, 3.0])
     np.testing.assert_allclose(weights, [2, 3, 2, 3, 2, 3])
-    _, _, weights = edda_transform(known_batch(), [0, 1], model, explainer,
-                                   EDDASettings(), active=False)
+    _, _, weights = edda_transform(known_batch(), [0, 1], model, explainer, warmup_steps=1)
     np.testing.assert_allclose(weights, [1, 1, 0, 0, 0, 0])
 
 
@@ -94,16 +96,16 @@ def test_map_fn_warmup_counts_batches():
 def test_warmup_in_epochs():
     model = small_cnn((16, 16, 3))
     fn = edda_map_fn(model, warmup_epochs=2, steps_per_epoch=2, keep_if_correct=False)
-    assert fn.settings.warmup_steps == 4
+    assert fn.layer.warmup_steps == 4
     ds = tf.data.Dataset.from_tensor_slices((random_images(20), np.arange(20) % 5)).batch(4).map(fn)
     active = [bool(w.numpy()[4:].all()) for _, _, w in ds]
     assert active == [False, False, False, False, True]
     layer = EDDA(model, warmup_epochs=1, steps_per_epoch=3)
-    assert layer.settings.warmup_steps == 3
+    assert layer.warmup_steps == 3
     with pytest.raises(ValueError, match="not both"):
-        EDDASettings(warmup_steps=2, warmup_epochs=1, steps_per_epoch=2)
+        EDDA(model, warmup_steps=2, warmup_epochs=1, steps_per_epoch=2)
     with pytest.raises(ValueError, match="Received: steps_per_epoch=None"):
-        EDDASettings(warmup_epochs=1)
+        EDDA(model, warmup_epochs=1)
 
 
 def test_direct_call_equals_map_fn_equals_layer():
@@ -141,15 +143,15 @@ def test_map_fn_trains_with_categorical_crossentropy():
 
 
 def test_random_baseline_has_the_same_area_as_edda():
+    from keras_edda.methods import RandomOcclusion
+
     model = small_cnn()
     images = random_images(6)
-    edda = EDDASettings(threshold=0.5)
-    explainer = explainers.GradCAM(model)
-    x_edda, _, _ = edda_transform(images, np.arange(6) % 5, model, explainer, edda)
-    random_settings = EDDASettings(threshold=0.5, area_from="grad_cam")
-    x_random, _, _ = edda_transform(images, np.arange(6) % 5, model,
-                                    explainers.RandomExplainer(model, seed=3), random_settings,
-                                    area_explainer=explainers.GradCAM(model))
+    x_edda, _, _ = edda_transform(images, np.arange(6) % 5, model, "grad_cam", threshold=0.5,
+                                  skip_uninformative=False)
+    out = RandomOcclusion(model, seed=3, threshold=0.5, skip_uninformative=False)(
+        {"images": images, "labels": np.arange(6) % 5})
+    x_random = out["images"]
     filled_edda = np.all(x_edda[12:].numpy() == 0.0, axis=-1).sum(axis=(1, 2))
     filled_random = np.all(x_random[12:].numpy() == 0.0, axis=-1).sum(axis=(1, 2))
     np.testing.assert_array_equal(filled_edda, filled_random)
@@ -177,12 +179,13 @@ def test_in_model_fit_adds_a_finite_loss_and_is_identity_at_inference():
                                classifier.predict(images, verbose=0), rtol=1e-6)
 
 
-def test_in_model_replaces_images_in_place():
-    model, _ = in_model(rate=1.0, keep_if_correct=False)
+def test_in_model_adds_the_copies_loss_and_passes_the_batch_through():
+    model, classifier = in_model(rate=1.0, keep_if_correct=False)
     images = random_images(4)
-    out = model.layers[0](tf.constant(images), training=True).numpy()
-    assert out.shape == images.shape
-    assert np.any(out == 0.0) and not np.array_equal(out, images)
+    layer = model.layers[0]
+    out = layer(tf.constant(images), training=True).numpy()
+    np.testing.assert_array_equal(out, images)
+    assert len(layer.losses) == 1 and float(layer.losses[0]) > 0.0
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -197,7 +200,7 @@ def test_save_and_load_round_trip(tmp_path):
     layer = loaded.layers[0]
     assert isinstance(layer, EDDA)
     assert layer.get_classifier() is loaded.layers[1]  # explains the live classifier
-    assert layer.settings.rate == 0.5
+    assert layer.rate == 0.5
     loaded.fit(images, labels, batch_size=4, epochs=1, verbose=0)
 
 
@@ -205,9 +208,11 @@ def test_layer_config_round_trip():
     layer = EDDA(small_cnn(), explainer="integrated_gradients",
                  explainer_kwargs={"steps": 4}, fraction=0.2, fill="blur",
                  salient_target=0.3, name="augment")
-    clone = EDDA.from_config(layer.get_config())
-    assert clone.settings.get_config() == layer.settings.get_config()
+    config = layer.get_config()
+    clone = EDDA(**config)
+    assert clone.get_config() == config
     assert clone.explainer.steps == 4 and clone.name == "augment"
+    assert clone.get_classifier() is layer.get_classifier()
 
 
 @pytest.mark.parametrize("surface", ["layer", "map_fn"])
@@ -253,8 +258,8 @@ def test_bad_input():
         edda_map_fn(model, threshold=0.5, fraction=0.2)
     with pytest.raises(ValueError, match="Received: fraction=1.0"):
         edda_map_fn(model, fraction=1.0)
-    with pytest.raises(ValueError, match="Received: explainer='lime'"):
-        edda_map_fn(model, explainer="lime")
+    with pytest.raises(ValueError, match="Received: explainer='no_such_explainer'"):
+        edda_map_fn(model, explainer="no_such_explainer")
     with pytest.raises(ValueError, match="Received: fill='smudge'"):
         EDDA(model, fill="smudge")
     with pytest.raises(ValueError, match="Received: salient_target='background'"):
@@ -267,3 +272,6 @@ def test_bad_input():
         fn(nan_images, np.array([0, 1, 2, 3]))
     with pytest.raises(ValueError, match="keys 'images' and 'labels'"):
         EDDA(model)({"image": images})
+    layer = EDDA(model)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="`images` contains NaN"):
+        layer(tf.constant(nan_images), training=True)

@@ -9,6 +9,7 @@ captures opened on its own thread, so a model traced elsewhere at the same
 time (another `tf.data` worker, a `fit` step) is untouched.
 """
 
+import functools
 import threading
 
 import keras
@@ -16,8 +17,6 @@ import keras
 _local = threading.local()
 _install_lock = threading.Lock()
 _installed = {}  # (id(obj), attr) -> [refcount, had_instance_attr, previous]
-
-LOGIT_ACTIVATIONS = ("softmax", "sigmoid")
 
 
 def _active_captures():
@@ -29,6 +28,7 @@ def _active_captures():
 def _make_wrapper(obj, attr, original):
     if attr == "call":
 
+        @functools.wraps(original)
         def wrapper(*args, **kwargs):
             outputs = original(*args, **kwargs)
             for capture in _active_captures():
@@ -37,6 +37,7 @@ def _make_wrapper(obj, attr, original):
 
     else:
 
+        @functools.wraps(original)
         def wrapper(inputs, *args, **kwargs):
             for capture in _active_captures():
                 capture._record(obj, attr, inputs, None)
@@ -150,7 +151,10 @@ def leaf_layers(model, prefix=""):
     Paths join names with "/", e.g. `"mobilenetv2_1.00_96/Conv_1"`.
     """
     found = []
-    for layer in getattr(model, "layers", ()):
+    # A functional model's `operations` also hold `keras.ops` calls such as a
+    # final `keras.ops.softmax`, which `layers` leaves out.
+    children = getattr(model, "operations", None) or getattr(model, "layers", ())
+    for layer in children:
         path = f"{prefix}{layer.name}"
         if isinstance(layer, keras.Model):
             found.extend(leaf_layers(layer, prefix=path + "/"))
@@ -216,11 +220,9 @@ def logits_tap(layer):
     """Returns a `Tap` on the pre-activation of a softmax/sigmoid output layer.
 
     Returns `None` when `layer` does not end in softmax or sigmoid, i.e. when
-    its output already is the score to explain.
+    its output already is the score to explain. See
+    `keras_edda.explainers.heads.activation_kind` for what is recognised.
     """
-    if isinstance(layer, keras.layers.Softmax):
-        return Tap(layer, read="call_input")
-    activation = getattr(layer, "activation", None)
-    if getattr(activation, "__name__", None) in LOGIT_ACTIVATIONS:
-        return Tap(layer, read="activation_input")
-    return None
+    from keras_edda.explainers.heads import OutputHead, activation_kind
+
+    return OutputHead(1, activation_kind(layer), layer).logits_tap()

@@ -1,0 +1,507 @@
+"""The base of the explanation-driven training methods: a two-phase layer.
+
+Every method adds occluded copies of the batch's images with their own
+targets and weights. Following Keras' preprocessing layers (`RandomErasing`),
+the work is split in two phases:
+
+- `get_random_transformation(data, training=True, seed=None)` makes every
+  decision and draws every random number of a batch: the explanation, the
+  masks of the copies, what fills them, their targets and weights. It
+  returns a dict of batched tensors.
+- `transform_images`, `transform_labels` and `transform_sample_weights` apply
+  a transformation: the batch grows from N to N * (1 + K) rows, originals
+  first, then the K copies.
+
+The three surfaces call these same functions: the layer on dict batches
+(`ds.map(layer)`), the map function (`keras_edda.data.method_map_fn`) and the
+layer inside a model, which trains the copies through an added loss.
+"""
+
+import numbers
+
+import keras
+import tensorflow as tf
+
+from keras_edda import _checks, _serialization
+from keras_edda import explainers as explainers_lib
+from keras_edda.explainers import heads as heads_lib
+from keras_edda.explainers import targets as targets_lib
+from keras_edda.ops import fills
+
+
+def check_tensorflow_backend():
+    """Raises unless Keras runs on the TensorFlow backend."""
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            "keras_edda runs on the TensorFlow backend only. Set KERAS_BACKEND=tensorflow. "
+            f"Received: backend={keras.backend.backend()!r}")
+
+
+def check_weight(value, name):
+    """A finite float >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0 or value == float("inf"):
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def warmup_steps_of(warmup_steps, warmup_epochs, steps_per_epoch):
+    """The warm-up in steps, from steps or from epochs and steps per epoch."""
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or warmup_steps < 0:
+        raise ValueError(f"`warmup_steps` must be an int >= 0. Received: warmup_steps={warmup_steps!r}")
+    if warmup_epochs is None and steps_per_epoch is None:
+        return int(warmup_steps)
+    if warmup_steps:
+        raise ValueError(
+            "Set the warm-up with `warmup_steps` or with `warmup_epochs` and `steps_per_epoch`, not both. "
+            f"Received: warmup_steps={warmup_steps}, warmup_epochs={warmup_epochs!r}, "
+            f"steps_per_epoch={steps_per_epoch!r}")
+    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, numbers.Integral) or warmup_epochs < 0:
+        raise ValueError(f"`warmup_epochs` must be an int >= 0. Received: warmup_epochs={warmup_epochs!r}")
+    return int(warmup_epochs) * _checks.check_positive_int(steps_per_epoch, "steps_per_epoch")
+
+
+class _Reference:
+    """Holds the classifier without making it a tracked sublayer.
+
+    The model that holds a method layer holds the classifier too and owns
+    (and saves) its weights; the layer only points at it.
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+
+class MethodLayer(keras.layers.Layer):
+    """Base class of the training methods (EDDA, saliency-guided training, ...).
+
+    A subclass passes `copy_names` (one name per copy of an image, e.g.
+    `("non_salient", "salient")`) and implements `make_transformation(images, targets, chosen)`; this class
+    does the rest: input checks, the warm-up and `rate` draws, the two
+    phases, the three surfaces, serialisation and per-copy statistics.
+
+    Args:
+        model: the classifier being trained (`keras.Model`). The layer reads
+            its current weights; it never owns them.
+        fill: what replaces the occluded pixels: a registered fill name
+            (`keras_edda.ops.fills.FILLS`), a number, or a callable
+            `fill(images, mask) -> images` (registered with
+            `keras.saving.register_keras_serializable` to be saved).
+        fill_value: the value of the `"constant"` fill, in the model's input
+            space.
+        rate: share of the images that get copies, in (0, 1].
+        seed: seed of the `rate` draws.
+        warmup_steps: calls (training steps or batches) before any copy
+            counts; until then copies have weight 0.
+        warmup_epochs: the warm-up in epochs instead, with
+            `steps_per_epoch`.
+        steps_per_epoch: batches per epoch, for `warmup_epochs`.
+        copies_weight: weight of every copy's loss relative to an
+            original's (1.0).
+        **kwargs: the usual layer arguments (`name`, ...).
+
+    Call arguments:
+        inputs: a dict `{"images", "labels"[, "sample_weight"]}` (returns the
+            dict with the grown batch), or an image tensor inside a model
+            (returns the images unchanged and, in training, adds the copies'
+            loss with `add_loss`).
+        training: the dict path augments unless `training=False`; inside a
+            model only `training=True` augments.
+    """
+
+    def __init__(self, model, copy_names, fill="constant", fill_value=0.0, rate=1.0, seed=None,
+                 warmup_steps=0, warmup_epochs=None, steps_per_epoch=None, copies_weight=1.0,
+                 **kwargs):
+        check_tensorflow_backend()
+        super().__init__(**kwargs)
+        self.copy_names = tuple(copy_names)
+        if isinstance(model, dict):
+            model = keras.saving.deserialize_keras_object(model)
+        model = _checks.check_model(model)
+        self._classifier = _Reference(model)
+        fill = _serialization.deserialize_callable(fill)
+        if isinstance(fill_value, bool) or not isinstance(fill_value, numbers.Real) or \
+                fill_value != fill_value or abs(fill_value) == float("inf"):
+            raise ValueError(f"`fill_value` must be a finite number. Received: fill_value={fill_value!r}")
+        self.fill = fill
+        self.fill_value = float(fill_value)
+        self.fill_fn = fills.get(fill, self.fill_value, self.data_format)
+        self.rate = _checks.check_fraction(rate, "rate", True, False)
+        self.seed = seed
+        self.warmup_steps = warmup_steps_of(warmup_steps, warmup_epochs, steps_per_epoch)
+        self.copies_weight = check_weight(copies_weight, "copies_weight")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.steps = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
+                                     name="steps", aggregation="only_first_replica")
+        num_copies = len(self.copy_names)
+        self.copy_area_sum = self.add_weight(shape=(num_copies,), initializer="zeros", trainable=False,
+                                             name="copy_area_sum", aggregation="only_first_replica")
+        self.copy_weight_sum = self.add_weight(shape=(num_copies,), initializer="zeros", trainable=False,
+                                               name="copy_weight_sum", aggregation="only_first_replica")
+        self.images_seen = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                           name="images_seen", aggregation="only_first_replica")
+        self._head = None
+
+    # The classifier and its head ---------------------------------------------
+
+    @property
+    def data_format(self):
+        """The image layout: Keras' setting when the layer was made."""
+        if not hasattr(self, "_data_format"):
+            self._data_format = _checks.standardize_data_format(None)
+        return self._data_format
+
+    def get_classifier(self):
+        """The classifier this layer trains (and explains)."""
+        return self._classifier.model
+
+    def head(self, images=None):
+        """The classifier's `OutputHead` (probabilities or logits, binary or not)."""
+        if self._head is None:
+            self._head = heads_lib.describe(self.get_classifier(), images)
+        return self._head
+
+    def build_explainer(self, explainer, explainer_kwargs, model):
+        """An explainer of `model` from a name, an instance or a function.
+
+        An `Explainer` instance must explain `model` itself: one built for
+        another model would silently explain the wrong weights.
+        """
+        built = explainers_lib.get(explainer, model, **dict(explainer_kwargs or {}))
+        if built.model is not model:
+            raise ValueError(
+                f"The explainer explains model '{built.model.name}', not the classifier "
+                f"'{model.name}' this layer trains. Received: explainer={explainer!r}")
+        return built
+
+    @staticmethod
+    def explainer_config(explainer, explainer_kwargs):
+        """`(explainer, explainer_kwargs)` as they go into a config.
+
+        A registered name stays a name; a registered `Explainer` instance
+        becomes its name and settings; a plain function becomes its Keras
+        config (it must be registered with
+        `keras.saving.register_keras_serializable`).
+
+        Raises:
+            ValueError: for an explainer that could not be loaded again.
+        """
+        if isinstance(explainer, explainers_lib.FunctionExplainer):
+            explainer = explainer.fn
+        if isinstance(explainer, explainers_lib.Explainer):
+            name = explainers_lib.name_of(explainer)
+            if explainers_lib.EXPLAINERS.get(name) is not type(explainer):
+                raise ValueError(
+                    f"`explainer` cannot be saved: {type(explainer).__name__} is not registered. Decorate the "
+                    "class with `@keras_edda.explainers.register(\"name\")`. "
+                    f"Received: explainer={explainer!r}")
+            settings = explainer.get_config()
+            settings.pop("data_format", None)
+            return name, settings
+        if callable(explainer) and not isinstance(explainer, str):
+            return _serialization.serialize_callable(explainer, "explainer"), dict(explainer_kwargs or {})
+        return explainer, dict(explainer_kwargs or {})
+
+    # Phase 1 ------------------------------------------------------------------
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """Makes the decisions of one batch: the copies, their targets and weights.
+
+        Args:
+            data: a dict with `"images"` (N, H, W, C) (or (N, C, H, W)) and
+                optionally `"labels"` (int (N,) or soft (N, C)); or an image
+                tensor (the model's predictions are then the labels).
+            training: `False` returns `None` (no augmentation).
+            seed: unused; the layer's `seed` makes the draws reproducible.
+
+        Returns:
+            `None`, or a dict of batched tensors:
+            `"targets"` (N, K') soft targets of the originals (K' = the
+            number of classes, 2 for a binary head), `"copy_masks"`
+            (K, N, H, W, 1) with 1 on the pixels a copy replaces,
+            `"fill_values"` (K, N, H, W, C) what replaces them,
+            `"copy_targets"` (K, N, K') and `"copy_weights"` (K, N), plus
+            whatever the method adds (e.g. `"maps"`).
+        """
+        if training is False:
+            return None
+        images, labels = self._unpack(data)
+        images = self._checked_images(images)
+        head = self.head(images)
+        num_images = tf.shape(images)[0]
+        targets = None
+        if labels is not None:
+            targets = self.standardize_labels(labels, images.shape[0] or num_images, head)
+        step = self.steps.assign_add(1) - 1
+        chosen = tf.fill([num_images], tf.cast(step >= self.warmup_steps, tf.float32))
+        if self.rate < 1.0:
+            draws = keras.random.uniform([num_images], seed=self.seed_generator)
+            chosen *= tf.cast(draws < self.rate, tf.float32)
+        transformation = self.make_transformation(images, targets, chosen)
+        self._record(transformation)
+        return transformation
+
+    def make_transformation(self, images, targets, chosen):
+        """The method's decisions for a batch. To implement.
+
+        Args:
+            images: float32 images.
+            targets: soft targets (N, K') of the labels, or `None` (inside a
+                model: use the classifier's prediction).
+            chosen: float (N,) 1.0 for the images that get copies (warm-up
+                and `rate` applied).
+
+        Returns:
+            The transformation dict (see `get_random_transformation`).
+        """
+        raise NotImplementedError
+
+    # Phase 2 ------------------------------------------------------------------
+
+    def copies(self, images, transformation):
+        """The K copies (K * N, ...) of `images` under `transformation`."""
+        images = tf.cast(images, tf.float32)
+        masks = tf.cast(transformation["copy_masks"], tf.float32)
+        filled = tf.cast(transformation["fill_values"], tf.float32)
+        copies = images[None] * (1.0 - masks) + filled * masks
+        return tf.reshape(copies, tf.concat([[-1], tf.shape(images)[1:]], axis=0))
+
+    def transform_images(self, images, transformation, training=True):
+        """Originals then copies: (N * (1 + K), ...) in the images' dtype."""
+        if transformation is None or training is False:
+            return images
+        images = tf.convert_to_tensor(images)
+        out = tf.concat([tf.cast(images, tf.float32), self.copies(images, transformation)], axis=0)
+        return tf.cast(out, images.dtype)
+
+    def transform_labels(self, labels, transformation, training=True):
+        """Soft targets of originals then copies, in the layout of the model's loss.
+
+        (N * (1 + K), C) float32, or (N * (1 + K), 1) for a binary head.
+        """
+        if transformation is None or training is False:
+            return labels
+        targets = transformation["targets"] if labels is None else self.standardize_labels(
+            labels, tf.shape(transformation["targets"])[0], self.head())
+        copy_targets = tf.reshape(transformation["copy_targets"], (-1, targets.shape[-1]))
+        return self.head().labels_for_model(tf.concat([targets, copy_targets], axis=0))
+
+    def transform_sample_weights(self, sample_weight, transformation, training=True):
+        """Weights of originals then copies, (N * (1 + K),) float32.
+
+        A copy inherits its original's weight times its own.
+        """
+        if transformation is None or training is False:
+            return sample_weight
+        copy_weights = tf.cast(transformation["copy_weights"], tf.float32)
+        if sample_weight is None:
+            sample_weight = tf.ones(tf.shape(copy_weights)[1:])
+        sample_weight = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
+        return tf.concat([sample_weight, tf.reshape(copy_weights * sample_weight[None], [-1])], axis=0)
+
+    def copy_loss(self, copy_outputs, transformation):
+        """The copies' loss as the in-model path adds it.
+
+        sum over copies of weight * KL(target || model output), divided by
+        the number of originals N. KL and cross-entropy differ by the
+        targets' entropy only, so the gradient is the one
+        `CategoricalCrossentropy` gives the same copies in the dict path;
+        the whole objective is that of the dict path times (1 + K).
+
+        Args:
+            copy_outputs: the classifier's outputs (K * N, C) on `copies`.
+            transformation: the transformation of the batch.
+
+        Returns:
+            A float32 scalar.
+        """
+        head = self.head()
+        targets = tf.reshape(transformation["copy_targets"], (-1, head.num_classes))
+        weights = tf.reshape(tf.cast(transformation["copy_weights"], tf.float32), [-1])
+        log_q = head.log_probabilities(copy_outputs)
+        log_t = tf.math.log(tf.maximum(targets, 1e-12))
+        kl = tf.reduce_sum(targets * (log_t - log_q), axis=-1)
+        num_images = tf.cast(tf.shape(transformation["targets"])[0], tf.float32)
+        return tf.reduce_sum(weights * kl) / tf.maximum(num_images, 1.0)
+
+    # Surfaces -----------------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        if isinstance(inputs, dict):
+            return self._call_on_dict(inputs, training)
+        if not training:
+            return inputs
+        images = tf.convert_to_tensor(inputs)
+        transformation = self.get_random_transformation(images, training=True)
+        outputs = self.get_classifier()(tf.stop_gradient(self.copies(images, transformation)), training=True)
+        self.add_loss(self.copy_loss(outputs, transformation))
+        return inputs
+
+    def _call_on_dict(self, data, training):
+        if "images" not in data or "labels" not in data:
+            raise ValueError(
+                f"{type(self).__name__} on a dict needs keys 'images' and 'labels'. Received: keys={sorted(data)}")
+        if training is False:
+            return data
+        transformation = self.get_random_transformation(data, training=True)
+        return {
+            **data,
+            "images": self.transform_images(data["images"], transformation),
+            "labels": self.transform_labels(data["labels"], transformation),
+            "sample_weight": self.transform_sample_weights(data.get("sample_weight"), transformation),
+        }
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    # Helpers ------------------------------------------------------------------
+
+    @staticmethod
+    def _unpack(data):
+        if isinstance(data, dict):
+            if "images" not in data:
+                raise ValueError(f"The dict needs an 'images' key. Received: keys={sorted(data)}")
+            return data["images"], data.get("labels")
+        return data, None
+
+    def _checked_images(self, images):
+        images = tf.cast(_checks.check_images(images, "images"), tf.float32)
+        return _checks.assert_all_finite(images, "images")
+
+    @staticmethod
+    def standardize_labels(labels, num_images, head):
+        """Soft targets (N, K') from int labels (N,) or soft / one-hot (N, C).
+
+        Label values and sizes are checked eagerly when known, at run time in
+        graphs. A binary head takes 0/1 labels or p(class 1) as (N, 1).
+        """
+        targets, checks = targets_lib.standardize_targets(labels, num_images, head.num_outputs)
+        if targets is None:
+            raise ValueError("`labels` are required. Received: labels=None")
+        with tf.control_dependencies(checks):
+            return tf.identity(head.targets_from_labels(targets))
+
+    @staticmethod
+    def copy_is_informative(masks):
+        """1.0 where a copy's mask replaces some pixels but not all of them.
+
+        A copy whose mask is empty is the unchanged image, one whose mask is
+        full has nothing of it left: neither says anything about the
+        explanation, so they get weight 0.
+        """
+        axes = tf.range(1, tf.rank(masks))
+        area = tf.reduce_mean(tf.cast(masks, tf.float32), axis=axes)
+        return tf.cast((area > 0.0) & (area < 1.0), tf.float32)
+
+    def fill_values(self, images, masks):
+        """What the fill puts in place of each mask's pixels (K, N, ...)."""
+        return tf.stack([tf.cast(self.fill_fn(images, mask), tf.float32) for mask in tf.unstack(masks)])
+
+    def predicted_targets(self, scores, from_logits):
+        """One-hot targets (N, K') of the classes `scores` predict."""
+        probabilities = self.head().probabilities(scores, from_logits=from_logits)
+        return tf.one_hot(tf.argmax(probabilities, axis=-1), self.head().num_classes)
+
+    def _record(self, transformation):
+        masks = tf.cast(transformation["copy_masks"], tf.float32)
+        areas = tf.reduce_mean(masks, axis=tf.range(2, tf.rank(masks)))
+        weights = tf.cast(transformation["copy_weights"], tf.float32)
+        self.copy_area_sum.assign_add(tf.reduce_sum(areas, axis=1))
+        self.copy_weight_sum.assign_add(tf.reduce_sum(tf.cast(weights > 0, tf.float32), axis=1))
+        self.images_seen.assign_add(tf.cast(tf.shape(masks)[1], tf.float32))
+
+    def statistics(self):
+        """Per copy kind since the last reset: mean area replaced, share of copies used.
+
+        Returns:
+            `{"<copy>_area": float, "<copy>_used": float}`, e.g.
+            `{"salient_area": 0.21, "salient_used": 0.93, ...}`; empty
+            before any batch.
+        """
+        seen = float(self.images_seen.numpy())
+        if not seen:
+            return {}
+        area = self.copy_area_sum.numpy() / seen
+        used = self.copy_weight_sum.numpy() / seen
+        stats = {}
+        for index, name in enumerate(self.copy_names):
+            stats[f"{name}_area"] = float(area[index])
+            stats[f"{name}_used"] = float(used[index])
+        return stats
+
+    def reset_statistics(self):
+        """Starts the per-copy statistics afresh (e.g. every epoch)."""
+        for variable in (self.copy_area_sum, self.copy_weight_sum, self.images_seen):
+            variable.assign(tf.zeros_like(variable))
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds the layer when `keras.saving.load_model` loads a model; refuses otherwise.
+
+        `keras.saving.load_model` shares the classifier between the model and
+        the layer (its config carries Keras' shared-object id). Anywhere else
+        the rebuilt layer would explain a classifier that is not the one the
+        model trains: `Sequential.from_config(model.get_config())` gives it a
+        detached copy, `keras.models.clone_model` the original while the clone
+        trains a new one. Both are refused with a clear error; copy a model
+        that holds a method layer with `keras_edda.methods.clone_model`.
+        """
+        model = config.get("model")
+        if not (isinstance(model, dict) and "shared_object_id" in model):
+            received = model.get("class_name") if isinstance(model, dict) else getattr(model, "name", model)
+            raise ValueError(
+                f"{cls.__name__}.from_config outside `keras.saving.load_model` would give the layer a classifier "
+                "that is not the one the model trains (a detached copy from a plain config, or the original "
+                "classifier while `keras.models.clone_model` clones it). Copy a model that holds a method layer "
+                "with `keras_edda.methods.clone_model(model)`, save and load it with `model.save` / "
+                f"`keras.saving.load_model`, or build the layer with `{cls.__name__}(**config)`. "
+                f"Received: model={received!r}")
+        return cls(**config)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "model": self.get_classifier(),
+            "fill": _serialization.serialize_callable(self.fill, "fill"),
+            "fill_value": self.fill_value,
+            "rate": self.rate,
+            "seed": self.seed,
+            "warmup_steps": self.warmup_steps,
+            "copies_weight": self.copies_weight,
+        }
+
+
+def clone_model(model):
+    """`keras.models.clone_model` for models that hold method layers.
+
+    Plain `keras.models.clone_model` rebuilds each method layer on the
+    original classifier while the clone gets a new classifier, so the clone's
+    layer would explain a model that the clone does not train. This clone
+    builds each method layer on the cloned classifier it sits in front of.
+    Weights are fresh, as with `keras.models.clone_model`.
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        The clone.
+
+    Example:
+
+    ```python
+    twin = keras_edda.methods.clone_model(model)
+    twin.layers[0].get_classifier() is twin.layers[1]   # True
+    ```
+    """
+    clones = {}
+
+    def clone_of(layer):
+        if id(layer) not in clones:
+            if isinstance(layer, MethodLayer):
+                config = layer.get_config()
+                config["model"] = clone_of(layer.get_classifier())
+                clones[id(layer)] = type(layer)(**config)
+            else:
+                clones[id(layer)] = type(layer).from_config(layer.get_config())
+        return clones[id(layer)]
+
+    return keras.models.clone_model(model, clone_function=clone_of)
