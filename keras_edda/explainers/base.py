@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from keras_edda import _checks
 from keras_edda.explainers import capture as capture_lib
+from keras_edda.explainers import heads as heads_lib
 from keras_edda.explainers import targets as targets_lib
 from keras_edda.ops.batching import map_rows
 from keras_edda.ops.layout import from_channels_last
@@ -27,6 +28,12 @@ class ModelInspection:
             raise ValueError(
                 "keras_edda explains models with a single output tensor. "
                 f"Received: model '{model.name}' with {len(outputs)} outputs"
+            )
+        if outputs.shape.rank != 2:
+            raise ValueError(
+                "keras_edda explains classifiers: the model's output must be class "
+                "scores (batch, classes), not e.g. a segmentation map. Received: model "
+                f"'{model.name}' whose output for one image has shape {tuple(outputs.shape[1:])}"
             )
         self.calls = [
             (paths[id(layer)], layer, getattr(out, "shape", None))
@@ -64,6 +71,10 @@ class Explainer:
     Returns:
         float32 maps (N, H, W, 1), or (N, 1, H, W) for channels_first, at the
         input resolution, not normalised.
+
+    Raises:
+        ValueError: for images that do not fit the sizes the model's input
+            fixes, and for an empty batch (N = 0): there are no empty maps.
     """
 
     def __init__(self, model, batch_size=None, use_logits=True, data_format=None):
@@ -78,6 +89,7 @@ class Explainer:
         self.use_logits = use_logits
         self.data_format = _checks.standardize_data_format(data_format)
         self._inspection = None
+        self.head = None
         self._logits_tap = None
         self._compiled = self._compile(self._explain)
         self._compiled_with_scores = self._compile(self._explain_with_scores)
@@ -102,15 +114,23 @@ class Explainer:
         """
         if self._inspection is None:
             inspection = ModelInspection(self.model, images)
-            self._logits_tap = None
-            if self.use_logits and inspection.output_layer is not None:
-                self._logits_tap = capture_lib.logits_tap(inspection.output_layer)
+            self.head = heads_lib.describe_inspection(self.model, inspection)
+            self._logits_tap = self.head.logits_tap() if self.use_logits else None
             self._inspection = inspection
             self._on_inspected(inspection)
         return self._inspection
 
     def _on_inspected(self, inspection):
         """Hook for subclasses that need to know the model's layers."""
+
+    @property
+    def scores_are_logits(self):
+        """Whether `scores` (and `explain_with_scores`) return logits.
+
+        True when the model outputs logits, or when it ends in softmax/sigmoid
+        and `use_logits` reads the logits entering it.
+        """
+        return not self.head.outputs_probabilities or self._logits_tap is not None
 
     @property
     def num_classes(self):
@@ -137,6 +157,7 @@ class Explainer:
 
     def _standardize(self, images, targets):
         images = _checks.check_images(images, "images")
+        _checks.check_image_shape(images, self.model, "images")
         if images.dtype != tf.float32:
             images = tf.cast(images, tf.float32)
         self.inspect(images)
@@ -181,12 +202,7 @@ class Explainer:
     @property
     def binary_threshold(self):
         """Decision threshold of a single-output head: 0.5 on probabilities."""
-        output_layer = self._inspection.output_layer
-        ends_in_activation = (
-            output_layer is not None
-            and capture_lib.logits_tap(output_layer) is not None
-        )
-        return 0.5 if ends_in_activation and self._logits_tap is None else 0.0
+        return 0.5 if self.head.outputs_probabilities and self._logits_tap is None else 0.0
 
     def scores(self, images, taps=()):
         """Runs the model and returns float32 scores (N, C) and a capture.
