@@ -1,74 +1,125 @@
-"""The embedded default data: scikit-learn's bundled handwritten digits.
+"""Datasets for the experiments, split in train / validation / test.
 
-1,797 images of 8x8 pixels, 10 classes, shipped inside scikit-learn, so it
-loads with no network. Upscaled bilinearly so that a CNN has room for
-spatial layers.
+The embedded default is scikit-learn's bundled handwritten digits: 1,797
+images of 8x8 pixels, 10 classes, shipped inside scikit-learn, so it loads
+with no network. Upscaled bilinearly so that a CNN has room for spatial
+layers. `load_digits_canvas` pastes the same digits on a larger cluttered
+canvas and keeps where each one lies (ground truth for localisation
+metrics). Folders of images and TensorFlow Datasets load the same way.
+
+Every split is stratified by class where the classes allow it and
+reproducible from its seed: the test split is drawn first, the validation
+split from the rest, so the test images do not depend on
+`validation_fraction`.
 """
+
+import os
 
 import numpy as np
 import tensorflow as tf
 
 from keras_edda import _checks
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# The built-in models pool three times; smaller images leave no spatial map.
+MIN_IMAGE_SIZE = 8
 
-def load_digits(image_size=32, test_fraction=0.25, seed=0, data_format=None):
-    """Loads the digits as float32 images in [0, 1], split in train and test.
+
+def _check_image_size(image_size, name="image_size"):
+    image_size = _checks.check_positive_int(image_size, name)
+    if image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"`{name}` must be at least {MIN_IMAGE_SIZE}. Received: {name}={image_size}")
+    return image_size
+
+
+def _check_validation_fraction(value):
+    if value == 0:
+        return 0.0
+    return _checks.check_fraction(value, "validation_fraction")
+
+
+def _holdout(labels, fraction, rng):
+    """Boolean mask of a held-out share of `labels`, stratified by class.
+
+    Each class gives `round(members * fraction)` images. When that rounds to
+    nothing in every class (tiny data), `round(n * fraction)` images (at
+    least one) are drawn regardless of class.
+    """
+    held = np.zeros(len(labels), bool)
+    if fraction == 0:
+        return held
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        held[members[: int(round(len(members) * fraction))]] = True
+    if not held.any() and len(labels) > 1:
+        held[rng.permutation(len(labels))[: max(1, int(round(len(labels) * fraction)))]] = True
+    return held
+
+
+def split_indices(labels, test_fraction=0.25, validation_fraction=0.15, seed=0):
+    """Indices of a stratified train / validation / test split.
 
     Args:
-        image_size: side of the upscaled square images.
-        test_fraction: share of the images held out, stratified by class.
+        labels: int class labels (N,).
+        test_fraction: share of all images held out for testing (0 for none).
+        validation_fraction: share of the non-test images held out for
+            validation (0 for none).
         seed: seed of the split.
-        data_format: layout of the images; defaults to Keras' setting.
 
     Returns:
-        `((x_train, y_train), (x_test, y_test))` numpy arrays; images
-        (N, size, size, 1) (or (N, 1, size, size)), labels int32 (N,).
+        `(train, validation, test)` sorted int arrays of indices into `labels`.
 
     Example:
 
     ```python
-    (x_train, y_train), (x_test, y_test) = keras_edda.datasets.load_digits()
+    train, val, test = keras_edda.datasets.split_indices(labels, seed=0)
     ```
     """
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    image_size = _checks.check_positive_int(image_size, "image_size")
-    test_fraction = _checks.check_fraction(test_fraction, "test_fraction")
-    data_format = _checks.standardize_data_format(data_format)
-    digits = sklearn_digits()
-    images = digits.images.astype("float32")[..., None] / 16.0
-    images = tf.image.resize(images, (image_size, image_size), "bilinear").numpy()
-    images = np.clip(images, 0.0, 1.0)
-    if data_format == "channels_first":
-        images = np.transpose(images, (0, 3, 1, 2))
-    labels = digits.target.astype("int32")
-    rng = np.random.default_rng(seed)
-    test_index = []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        test_index.extend(members[: int(round(len(members) * test_fraction))])
-    is_test = np.zeros(len(labels), bool)
-    is_test[test_index] = True
-    return (images[~is_test], labels[~is_test]), (images[is_test], labels[is_test])
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+    labels = np.asarray(labels)
+    is_test = _holdout(labels, test_fraction, np.random.default_rng(seed))
+    rest = np.flatnonzero(~is_test)
+    is_val = np.zeros(len(labels), bool)
+    is_val[rest[_holdout(labels[rest], validation_fraction, np.random.default_rng((seed, 1)))]] = True
+    return np.flatnonzero(~is_test & ~is_val), np.flatnonzero(is_val), np.flatnonzero(is_test)
 
 
 class Dataset:
-    """A train/test split ready for the experiment: float32 images in [0, 1].
+    """Train / validation / test splits ready for an experiment: float32 images in [0, 1].
+
+    Args:
+        name: where the data came from.
+        train, test: `(images, labels)` pairs.
+        class_names: one name per class.
+        validation: `(images, labels)`; `None` for an empty validation split.
+        split_seed: seed of the split (recorded by `split_info`).
+        test_fraction, validation_fraction: the shares the split used
+            (`None` where the source fixed the split, e.g. a tfds test split).
+        object_masks: optional `(train, validation, test)` float32 masks
+            (N, H, W, 1), 1 on the object that decides the class.
+        boxes: optional `(train, validation, test)` int32 boxes (N, 4) of the
+            object, `(top, left, bottom, right)` with exclusive bottom/right.
 
     Attributes:
-        name: where the data came from.
-        x_train, y_train, x_test, y_test: numpy arrays; images
-            (N, H, W, C), int32 labels.
+        x_train, y_train, x_val, y_val, x_test, y_test: numpy arrays; images
+            (N, H, W, C) (or (N, C, H, W)), int32 labels.
+        object_masks_train, object_masks_val, object_masks_test, boxes_train,
+            boxes_val, boxes_test: ground truth where the data has some, else `None`.
         class_names: one name per class.
     """
 
-    def __init__(self, name, train, test, class_names):
+    def __init__(self, name, train, test, class_names, validation=None, split_seed=None,
+                 test_fraction=None, validation_fraction=None, object_masks=None, boxes=None):
         self.name = name
         (self.x_train, self.y_train), (self.x_test, self.y_test) = train, test
+        if validation is None:
+            validation = (self.x_train[:0], self.y_train[:0])
+        self.x_val, self.y_val = validation
         self.class_names = list(class_names)
+        self.split_seed = split_seed
+        self.test_fraction = test_fraction
+        self.validation_fraction = validation_fraction
+        self.object_masks_train, self.object_masks_val, self.object_masks_test = object_masks or (None,) * 3
+        self.boxes_train, self.boxes_val, self.boxes_test = boxes or (None,) * 3
 
     @property
     def num_classes(self):
@@ -78,46 +129,274 @@ class Dataset:
     def image_shape(self):
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def has_object_masks(self):
+        """Whether the test images come with object masks (ground truth)."""
+        return self.object_masks_test is not None
+
+    def split_info(self):
+        """The split as a JSON-ready dict: sizes, shares and seed.
+
+        Returns:
+            `{"train", "validation", "test"}` image counts (as the arrays are
+            now), `"split_seed"`, `"test_fraction"`, `"validation_fraction"`.
+        """
+        return {"train": len(self.x_train), "validation": len(self.x_val), "test": len(self.x_test),
+                "split_seed": self.split_seed, "test_fraction": self.test_fraction,
+                "validation_fraction": self.validation_fraction}
+
+
+def _digits_images(image_size, data_format):
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    images = digits.images.astype("float32")[..., None] / 16.0
+    images = np.clip(tf.image.resize(images, (image_size, image_size), "bilinear").numpy(), 0.0, 1.0)
+    if data_format == "channels_first":
+        images = np.transpose(images, (0, 3, 1, 2))
+    return images, digits.target.astype("int32")
+
+
+def load_digits(image_size=32, test_fraction=0.25, seed=0, data_format=None, validation_fraction=0.0):
+    """Loads the digits as float32 images in [0, 1], split in train (validation) and test.
+
+    Args:
+        image_size: side of the upscaled square images (at least 8).
+        test_fraction: share of the images held out, stratified by class.
+        seed: seed of the split.
+        data_format: layout of the images; defaults to Keras' setting.
+        validation_fraction: share of the non-test images held out for
+            validation. With the default 0 the result is the historical
+            `(train, test)` pair; above 0 it is `(train, validation, test)`.
+            `load("digits")` gives the same split as a `Dataset`.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))` numpy arrays, or
+        `((x_train, y_train), (x_val, y_val), (x_test, y_test))`; images
+        (N, size, size, 1) (or (N, 1, size, size)), labels int32 (N,).
+
+    Example:
+
+    ```python
+    (x_train, y_train), (x_test, y_test) = keras_edda.datasets.load_digits()
+    train, val, test = keras_edda.datasets.load_digits(validation_fraction=0.15)
+    ```
+    """
+    image_size = _check_image_size(image_size)
+    test_fraction = _checks.check_fraction(test_fraction, "test_fraction")
+    validation_fraction = _check_validation_fraction(validation_fraction)
+    data_format = _checks.standardize_data_format(data_format)
+    images, labels = _digits_images(image_size, data_format)
+    parts = split_indices(labels, test_fraction, validation_fraction, seed)
+    pairs = tuple((images[index], labels[index]) for index in parts)
+    return pairs if validation_fraction else (pairs[0], pairs[2])
+
+
+def _resize(image, size):
+    """Bilinear resize of one 2-D float image to `size` (rows, columns), in [0, 1]."""
+    from PIL import Image
+
+    resized = Image.fromarray(image.astype("float32"), mode="F").resize(size[::-1], Image.BILINEAR)
+    return np.clip(np.asarray(resized, "float32"), 0.0, 1.0)
+
+
+def _outside(top, left, height, width, box):
+    """Whether the rectangle lies outside `box` (top, left, bottom, right) with a 1-pixel gap."""
+    return (top + height < box[0] or top > box[2] or left + width < box[1] or left > box[3])
+
+
+def _distractor(canvas, sources, box, scale, rng):
+    """Pastes a fragment of a digit or a stroke on `canvas`, away from the object's `box`."""
+    size = canvas.shape[0]
+    if rng.random() < 0.5:
+        source = sources[rng.integers(len(sources))]
+        rows, cols = rng.integers(2, 5, size=2)
+        row, col = rng.integers(0, 9 - rows), rng.integers(0, 9 - cols)
+        patch = _resize(source[row:row + rows, col:col + cols],
+                        (max(2, round(rows * scale)), max(2, round(cols * scale))))
+    else:
+        length = rng.integers(size // 8, size // 4 + 1)
+        angle = rng.uniform(0.0, np.pi)
+        steps = np.linspace(0.0, length, 4 * length)
+        rr = np.round(steps * np.sin(angle)).astype(int)
+        cc = np.round(steps * np.cos(angle)).astype(int)
+        cc -= cc.min()
+        patch = np.zeros((rr.max() + 2, cc.max() + 2), "float32")
+        intensity = rng.uniform(0.5, 1.0)
+        for dr, dc in ((0, 0), (1, 0), (0, 1)):
+            patch[rr + dr, cc + dc] = intensity
+    height, width = patch.shape
+    if height >= size or width >= size:
+        return
+    for _ in range(20):
+        top, left = rng.integers(0, size - height + 1), rng.integers(0, size - width + 1)
+        if _outside(top, left, height, width, box):
+            region = canvas[top:top + height, left:left + width]
+            np.maximum(region, patch, out=region)
+            return
+
+
+def load_digits_canvas(canvas_size=64, digit_size=(0.25, 0.45), distractors=(2, 5), noise=0.05,
+                       copies=1, seed=0, test_fraction=0.25, validation_fraction=0.15, split_seed=0,
+                       data_format=None, max_digits=None):
+    """The digits at random positions and scales on a cluttered canvas, with object masks.
+
+    Each of scikit-learn's 1,797 digits (`copies` times) is scaled to a side
+    drawn from `digit_size` (shares of the canvas) and pasted at a random
+    position on a black canvas. Distractors are pasted around it, never on
+    it: fragments of other digits (2 to 4 of their 8 rows and columns, at
+    the digit's scale) and straight strokes, plus Gaussian pixel noise. The
+    class is decided by the whole digit alone; the clutter carries no
+    label. The object mask is the tight box of the pasted digit's ink
+    (pixels above 0.1), the ground truth of localisation metrics (pointing
+    game, energy pointing game). Deterministic given `seed`; copies of one
+    digit always fall in the same split.
+
+    Args:
+        canvas_size: side of the square canvas (at least 32).
+        digit_size: `(low, high)` side of the pasted digit as shares of the
+            canvas, 0 < low <= high <= 1.
+        distractors: `(low, high)` number of distractors per image (high
+            exclusive).
+        noise: std of the Gaussian pixel noise (0 for none).
+        copies: canvases made from each digit.
+        seed: seed of the canvases.
+        test_fraction: share held out for testing, stratified by class.
+        validation_fraction: share of the non-test images held out for
+            validation (0 for none).
+        split_seed: seed of the split.
+        data_format: layout of the images; defaults to Keras' setting. The
+            masks are (N, H, W, 1) in both layouts, like explanation maps.
+        max_digits: use only the first `max_digits` digits (`None`: all).
+
+    Returns:
+        A `Dataset` with `object_masks_train/val/test` (N, H, W, 1) float32
+        and `boxes_train/val/test` (N, 4) int32 `(top, left, bottom, right)`,
+        bottom and right exclusive.
+
+    Example:
+
+    ```python
+    data = keras_edda.datasets.load_digits_canvas(64)
+    data.x_test.shape, data.object_masks_test.shape  # (449, 64, 64, 1) twice
+    ```
+    """
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    canvas_size = _checks.check_positive_int(canvas_size, "canvas_size")
+    if canvas_size < 32:
+        raise ValueError(f"`canvas_size` must be at least 32. Received: canvas_size={canvas_size}")
+    low, high = digit_size
+    if not 0 < low <= high <= 1 or round(low * canvas_size) < 8:
+        raise ValueError("`digit_size` must be (low, high) with 0 < low <= high <= 1 and a digit of at "
+                         f"least 8 pixels. Received: digit_size={digit_size!r}")
+    if not 0 <= distractors[0] < distractors[1]:
+        raise ValueError("`distractors` must be (low, high) with 0 <= low < high. "
+                         f"Received: distractors={distractors!r}")
+    if not noise >= 0:
+        raise ValueError(f"`noise` must be >= 0. Received: noise={noise!r}")
+    copies = _checks.check_positive_int(copies, "copies")
+    max_digits = _checks.check_positive_int(max_digits, "max_digits", allow_none=True)
+    test_fraction = _checks.check_fraction(test_fraction, "test_fraction")
+    validation_fraction = _check_validation_fraction(validation_fraction)
+    data_format = _checks.standardize_data_format(data_format)
+    digits = sklearn_digits()
+    sources = digits.images[:max_digits].astype("float32") / 16.0
+    targets = digits.target[:max_digits].astype("int32")
+    count = len(sources)
+    rng = np.random.default_rng(seed)
+    images = np.zeros((copies * count, canvas_size, canvas_size), "float32")
+    boxes = np.zeros((copies * count, 4), "int32")
+    sides = (round(low * canvas_size), round(high * canvas_size))
+    for index in range(copies * count):
+        side = rng.integers(sides[0], sides[1] + 1)
+        digit = _resize(sources[index % count], (side, side))
+        top, left = rng.integers(0, canvas_size - side + 1, size=2)
+        rows, cols = np.flatnonzero((digit > 0.1).any(1)), np.flatnonzero((digit > 0.1).any(0))
+        box = (top + rows[0], left + cols[0], top + rows[-1] + 1, left + cols[-1] + 1)
+        canvas = images[index]
+        for _ in range(rng.integers(*distractors)):
+            _distractor(canvas, sources, box, side / 8, rng)
+        region = canvas[top:top + side, left:left + side]
+        np.maximum(region, digit, out=region)
+        boxes[index] = box
+    if noise:
+        images = np.clip(images + rng.normal(0.0, noise, images.shape).astype("float32"), 0.0, 1.0)
+    rows = np.arange(canvas_size)[None, :, None]
+    cols = np.arange(canvas_size)[None, None, :]
+    masks = ((rows >= boxes[:, 0, None, None]) & (rows < boxes[:, 2, None, None])
+             & (cols >= boxes[:, 1, None, None]) & (cols < boxes[:, 3, None, None]))
+    masks = masks[..., None].astype("float32")
+    images = images[:, None] if data_format == "channels_first" else images[..., None]
+    labels = np.tile(targets, copies)
+    parts = split_indices(targets, test_fraction, validation_fraction, split_seed)
+    parts = [np.sort(np.concatenate([part + c * count for c in range(copies)])) for part in parts]
+    pick = lambda array: tuple(array[part] for part in parts)  # noqa: E731
+    train, validation, test = zip(pick(images), pick(labels))
+    return Dataset("digits-canvas", train, test, [str(d) for d in range(10)], validation=validation,
+                   split_seed=split_seed, test_fraction=test_fraction,
+                   validation_fraction=validation_fraction, object_masks=pick(masks), boxes=pick(boxes))
+
 
 def _prepare(images, image_size, channels):
-    """Resizes to `image_size` and converts to `channels` (1 or 3), in [0, 1]."""
+    """Resizes to `image_size` and converts to `channels` (1 or 3), in [0, 1].
+
+    Alpha (grey + alpha, RGBA) is dropped.
+    """
     images = tf.convert_to_tensor(images)
     if images.dtype == tf.uint8:
         images = tf.cast(images, tf.float32) / 255.0
     images = tf.cast(images, tf.float32)
+    if images.shape[-1] in (2, 4):
+        images = images[..., : images.shape[-1] - 1]
     if channels == 3 and images.shape[-1] == 1:
         images = tf.image.grayscale_to_rgb(images)
     elif channels == 1 and images.shape[-1] == 3:
         images = tf.image.rgb_to_grayscale(images)
-    elif images.shape[-1] == 4:
-        images = images[..., :3] if channels != 1 else tf.image.rgb_to_grayscale(images[..., :3])
     if image_size is not None and tuple(images.shape[1:3]) != (image_size, image_size):
         images = tf.image.resize(images, (image_size, image_size), "bilinear")
     return np.clip(images.numpy(), 0.0, 1.0).astype("float32")
 
 
-def _split(images, labels, test_fraction, seed):
-    rng = np.random.default_rng(seed)
-    is_test = np.zeros(len(labels), bool)
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        is_test[members[: int(round(len(members) * test_fraction))]] = True
-    return (images[~is_test], labels[~is_test]), (images[is_test], labels[is_test])
+def _split_dataset(name, images, labels, class_names, test_fraction, validation_fraction, seed):
+    parts = split_indices(labels, test_fraction, validation_fraction, seed)
+    train, validation, test = ((images[index], labels[index]) for index in parts)
+    return Dataset(name, train, test, class_names, validation=validation, split_seed=seed,
+                   test_fraction=test_fraction, validation_fraction=validation_fraction)
 
 
-def load_folder(path, image_size=32, channels=None, test_fraction=0.25, seed=0):
+def _min_class_size(test_fraction, validation_fraction):
+    """Fewest images a class needs for one in each of train, validation and test."""
+    for size in range(1, 10_000):
+        test = int(round(size * test_fraction))
+        val = int(round((size - test) * validation_fraction))
+        if test >= 1 and (val >= 1 or not validation_fraction) and size - test - val >= 1:
+            return size
+    return None
+
+
+def load_folder(path, image_size=32, channels=None, test_fraction=0.25, seed=0, validation_fraction=0.15):
     """Loads a folder with one sub-folder of images per class.
 
     Args:
         path: the folder; each sub-folder name is a class, its PNG / JPEG /
-            BMP / GIF files the images.
-        image_size: side of the square images after resizing.
+            BMP / GIF files the images (grey, grey + alpha, RGB or RGBA;
+            alpha is dropped).
+        image_size: side of the square images after resizing (at least 8).
         channels: 1 or 3; `None`: 1 if every image is grey, else 3.
         test_fraction: share held out for testing, stratified by class.
         seed: seed of the split.
+        validation_fraction: share of the non-test images held out for
+            validation, stratified by class (0 for none).
 
     Returns:
         A `Dataset`.
+
+    Raises:
+        ValueError: for a missing folder, fewer than two class sub-folders,
+            a class sub-folder without images, a class with too few images
+            for an image in each of train, validation and test, or an
+            unreadable image.
 
     Example:
 
@@ -125,8 +404,11 @@ def load_folder(path, image_size=32, channels=None, test_fraction=0.25, seed=0):
     data = keras_edda.datasets.load_folder("photos/", image_size=64)
     ```
     """
-    import os
-
+    image_size = _check_image_size(image_size)
+    test_fraction = _checks.check_fraction(test_fraction, "test_fraction")
+    validation_fraction = _check_validation_fraction(validation_fraction)
+    if channels is not None:
+        _checks.check_choice(channels, "channels", (1, 3))
     if not os.path.isdir(path):
         raise ValueError(f"Image folder not found. Received: folder={path!r}")
     class_names = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
@@ -141,6 +423,19 @@ def load_folder(path, image_size=32, channels=None, test_fraction=0.25, seed=0):
             "An image folder needs at least two sub-folders (one per class) with "
             f"images ({', '.join(IMAGE_SUFFIXES)}). Received: folder={path!r} with "
             f"{len(class_names)} sub-folders and {len(files)} images")
+    counts = np.bincount(labels, minlength=len(class_names))
+    needed = _min_class_size(test_fraction, validation_fraction)
+    for name, count in zip(class_names, counts):
+        if count == 0:
+            raise ValueError(
+                f"Class folder {os.path.join(path, name)!r} has no images ({', '.join(IMAGE_SUFFIXES)}); "
+                f"remove it or add images. Received: folder={path!r}")
+        if needed is None or count < needed:
+            raise ValueError(
+                f"Class folder {os.path.join(path, name)!r} has {count} images: too few for an image "
+                f"in each of train, validation and test with test_fraction={test_fraction} and "
+                f"validation_fraction={validation_fraction} (needs at least {needed}). "
+                f"Received: folder={path!r}")
     decoded = []
     for file in files:
         try:
@@ -150,31 +445,37 @@ def load_folder(path, image_size=32, channels=None, test_fraction=0.25, seed=0):
         decoded.append(tf.image.resize(tf.cast(image, tf.float32) / 255.0,
                                        (image_size, image_size), "bilinear"))
     if channels is None:
-        channels = 1 if all(image.shape[-1] == 1 for image in decoded) else 3
+        channels = 1 if all(image.shape[-1] in (1, 2) for image in decoded) else 3
     images = np.stack([_prepare(image[None], None, channels)[0] for image in decoded])
-    train, test = _split(images, np.asarray(labels, "int32"), test_fraction, seed)
-    return Dataset(f"folder:{path}", train, test, class_names)
+    return _split_dataset(f"folder:{path}", images, np.asarray(labels, "int32"), class_names,
+                          test_fraction, validation_fraction, seed)
 
 
 def load_tfds(name, data_dir=None, download=False, image_size=32, channels=None,
-              max_examples=None):
+              max_examples=None, validation_fraction=0.15, split_seed=0):
     """Loads an image classification dataset of TensorFlow Datasets.
 
-    Uses its `train` split and its `test` split (or a quarter of `train`
-    when there is none). Offline by default: with `download=False` the data
-    must already be prepared in `data_dir`.
+    Uses its `test` split for testing (or a quarter of `train` when there is
+    none) and holds out `validation_fraction` of the rest of `train` for
+    validation, stratified by class. Offline by default: with
+    `download=False` the data must already be prepared in `data_dir`.
 
     Args:
         name: the tfds name, e.g. `"mnist"` or `"cifar10"`.
         data_dir: where tfds keeps its data (`None`: tfds' default).
         download: allow tfds to download and prepare the data.
-        image_size: side of the square images after resizing.
+        image_size: side of the square images after resizing (at least 8).
         channels: 1 or 3; `None` keeps the dataset's.
         max_examples: most examples taken from each split.
+        validation_fraction: share of the training images held out for
+            validation (0 for none).
+        split_seed: seed of the validation (and missing test) split.
 
     Returns:
         A `Dataset`.
     """
+    image_size = _check_image_size(image_size)
+    validation_fraction = _check_validation_fraction(validation_fraction)
     try:
         import tensorflow_datasets as tfds
     except ImportError:
@@ -203,38 +504,68 @@ def load_tfds(name, data_dir=None, download=False, image_size=32, channels=None,
         keep = channels or images[0].shape[-1]
         arrays.append((_prepare(np.stack(images), image_size, keep),
                        np.asarray(labels, "int32")))
-    if has_test:
-        train, test = arrays
-    else:
-        train, test = _split(*arrays[0], 0.25, 0)
-    return Dataset(f"tfds:{name}", train, test, label_feature.names)
+    if not has_test:
+        return _split_dataset(f"tfds:{name}", *arrays[0], label_feature.names, 0.25,
+                              validation_fraction, split_seed)
+    (images, labels), test = arrays
+    train_index, val_index, _ = split_indices(labels, 0, validation_fraction, split_seed)
+    return Dataset(f"tfds:{name}", (images[train_index], labels[train_index]), test, label_feature.names,
+                   validation=(images[val_index], labels[val_index]), split_seed=split_seed,
+                   validation_fraction=validation_fraction)
 
 
 def load(spec, data_dir=None, download=False, image_size=32, channels=None,
-         max_examples=None):
-    """Loads `"digits"`, `"tfds:NAME"` or `"folder:PATH"` as a `Dataset`.
+         max_examples=None, validation_fraction=0.15, split_seed=0, test_fraction=0.25):
+    """Loads `"digits"`, `"digits-canvas"`, `"tfds:NAME"` or `"folder:PATH"` as a `Dataset`.
 
     Args:
-        spec: which data; `"digits"` is the embedded default (no network).
+        spec: which data; `"digits"` is the embedded default (no network),
+            `"digits-canvas"` the digits on a cluttered canvas with object
+            masks (`load_digits_canvas`, canvas side `image_size`).
         data_dir: tfds' data directory.
         download: let tfds download.
-        image_size: side of the square images.
+        image_size: side of the square images (at least 8; at least 32 for
+            `"digits-canvas"`).
         channels: 1 or 3 (`None`: the data's own).
         max_examples: most examples per split (tfds).
+        validation_fraction: share of the non-test images held out for
+            validation, stratified by class (0 for none).
+        split_seed: seed of the split.
+        test_fraction: share held out for testing where the source has no
+            test split of its own (digits, digits-canvas, folders).
 
     Returns:
         A `Dataset`.
+
+    Example:
+
+    ```python
+    data = keras_edda.datasets.load("digits", validation_fraction=0.15, split_seed=0)
+    data.split_info()  # {"train": 1146, "validation": 202, "test": 449, ...}
+    ```
     """
-    if spec == "digits":
-        train, test = load_digits(image_size=image_size)
+    if channels is not None:
+        _checks.check_choice(channels, "channels", (1, 3))
+    if spec in ("digits", "digits-canvas"):
+        if spec == "digits":
+            image_size = _check_image_size(image_size)
+            test_fraction = _checks.check_fraction(test_fraction, "test_fraction")
+            validation_fraction = _check_validation_fraction(validation_fraction)
+            images, labels = _digits_images(image_size, _checks.standardize_data_format(None))
+            data = _split_dataset("digits", images, labels, [str(d) for d in range(10)],
+                                  test_fraction, validation_fraction, split_seed)
+        else:
+            data = load_digits_canvas(image_size, test_fraction=test_fraction,
+                                      validation_fraction=validation_fraction, split_seed=split_seed)
         if channels == 3:
-            train = (_prepare(train[0], None, 3), train[1])
-            test = (_prepare(test[0], None, 3), test[1])
-        return Dataset("digits", train, test, [str(d) for d in range(10)])
+            for part in ("train", "val", "test"):
+                setattr(data, f"x_{part}", _prepare(getattr(data, f"x_{part}"), None, 3))
+        return data
     if spec.startswith("tfds:") and len(spec) > 5:
-        return load_tfds(spec[5:], data_dir, download, image_size, channels, max_examples)
+        return load_tfds(spec[5:], data_dir, download, image_size, channels, max_examples,
+                         validation_fraction, split_seed)
     if spec.startswith("folder:") and len(spec) > 7:
-        return load_folder(spec[7:], image_size, channels)
+        return load_folder(spec[7:], image_size, channels, test_fraction, split_seed, validation_fraction)
     raise ValueError(
-        "Unknown dataset. Expected 'digits', 'tfds:NAME' or 'folder:PATH'. "
+        "Unknown dataset. Expected 'digits', 'digits-canvas', 'tfds:NAME' or 'folder:PATH'. "
         f"Received: dataset={spec!r}")
