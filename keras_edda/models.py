@@ -3,28 +3,49 @@
 import keras
 
 
-def small_cnn(input_shape, num_classes, width=16, name="small_cnn"):
-    """Three convolution blocks, global pooling and a softmax head (~20 k weights).
+def small_cnn(input_shape, num_classes, width=16, normalization=True, name="small_cnn"):
+    """Three convolution blocks, global pooling and a softmax head (~20 k weights at width 16).
+
+    Each block is a 3x3 convolution, batch normalisation (unless
+    `normalization=False`, the historical architecture) and ReLU; the first
+    two end in 2x2 max pooling. The normalisation's running statistics use
+    momentum 0.9 (Keras' default 0.99 needs thousands of steps to forget
+    their initial values, more than a small dataset's budget). Trained with `keras_edda.recipes.DEFAULT` it
+    reaches 0.97+ test accuracy on the digits (see docs/recipe.md).
 
     Args:
         input_shape: shape of one image, e.g. `(32, 32, 1)`.
         num_classes: number of output classes.
         width: filters of the first block (doubled in the later ones).
+        normalization: batch normalisation after each convolution.
         name: the model's name.
 
     Returns:
-        An uncompiled `keras.Sequential`.
+        An uncompiled `keras.Sequential`; its last convolution is named
+        `"last_conv"`, its head `"classifier"`.
+
+    Example:
+
+    ```python
+    model = keras_edda.models.small_cnn((32, 32, 1), 10)
+    ```
     """
     layers = keras.layers
+
+    def block(filters, name=None):
+        if not normalization:
+            return [layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)]
+        return [layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name),
+                layers.BatchNormalization(momentum=0.9), layers.Activation("relu")]
+
     return keras.Sequential(
         [
             keras.Input(input_shape),
-            layers.Conv2D(width, 3, padding="same", activation="relu"),
+            *block(width),
             layers.MaxPooling2D(),
-            layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
+            *block(2 * width),
             layers.MaxPooling2D(),
-            layers.Conv2D(2 * width, 3, padding="same", activation="relu",
-                          name="last_conv"),
+            *block(2 * width, name="last_conv"),
             layers.GlobalAveragePooling2D(),
             layers.Dense(num_classes, activation="softmax", name="classifier"),
         ],

@@ -1,0 +1,108 @@
+"""Training recipes: one optimiser, schedule and step budget shared by every
+method of an experiment, so that methods differ in their augmentation only.
+
+`DEFAULT` was chosen on the validation split of the digits by
+`benchmarks/recipe_search.py` and confirmed once on the test split
+(docs/recipe.md).
+"""
+
+import math
+
+import keras
+
+from keras_edda import _checks
+
+SCHEDULES = ("cosine", "constant")
+
+
+class Recipe:
+    """How to train: budget, batch size, optimiser and learning-rate schedule.
+
+    The optimiser is AdamW. With `schedule="cosine"` the learning rate rises
+    linearly from 0 to `learning_rate` over the first `warmup_fraction` of
+    the steps, then follows a cosine decay to 0 at the last step; with
+    `"constant"` it stays at `learning_rate`.
+
+    Args:
+        epochs: passes over the training images.
+        batch_size: images per optimiser step.
+        learning_rate: peak learning rate.
+        schedule: `"cosine"` (with warm-up) or `"constant"`.
+        warmup_fraction: share of the steps spent warming up, in [0, 1).
+        weight_decay: AdamW's decoupled weight decay (0 for none).
+
+    Example:
+
+    ```python
+    recipe = keras_edda.recipes.DEFAULT
+    steps = recipe.total_steps(len(x_train))
+    model.compile(recipe.optimizer(steps), "categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_onehot, epochs=recipe.epochs, batch_size=recipe.batch_size)
+    ```
+    """
+
+    def __init__(self, epochs=30, batch_size=64, learning_rate=3e-3, schedule="cosine",
+                 warmup_fraction=0.05, weight_decay=1e-4):
+        self.epochs = _checks.check_positive_int(epochs, "epochs")
+        self.batch_size = _checks.check_positive_int(batch_size, "batch_size")
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be a positive number. Received: learning_rate={learning_rate!r}")
+        self.learning_rate = float(learning_rate)
+        self.schedule = _checks.check_choice(schedule, "schedule", SCHEDULES)
+        if warmup_fraction != 0:
+            _checks.check_fraction(warmup_fraction, "warmup_fraction")
+        self.warmup_fraction = float(warmup_fraction)
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
+            raise ValueError(f"`weight_decay` must be a number >= 0. Received: weight_decay={weight_decay!r}")
+        self.weight_decay = float(weight_decay)
+
+    def steps_per_epoch(self, num_train):
+        """Optimiser steps in one pass over `num_train` images (the last batch may be short)."""
+        return math.ceil(_checks.check_positive_int(num_train, "num_train") / self.batch_size)
+
+    def total_steps(self, num_train):
+        """The budget in optimiser steps for `num_train` training images."""
+        return self.epochs * self.steps_per_epoch(num_train)
+
+    def learning_rate_schedule(self, total_steps):
+        """The learning rate: a float, or a `keras.optimizers.schedules.LearningRateSchedule`."""
+        total_steps = _checks.check_positive_int(total_steps, "total_steps")
+        if self.schedule == "constant":
+            return self.learning_rate
+        warmup = int(round(self.warmup_fraction * total_steps))
+        return keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else self.learning_rate, decay_steps=max(1, total_steps - warmup),
+            warmup_target=self.learning_rate if warmup else None, warmup_steps=warmup)
+
+    def optimizer(self, total_steps):
+        """A fresh AdamW optimiser scheduled for `total_steps` steps (one per model)."""
+        return keras.optimizers.AdamW(self.learning_rate_schedule(total_steps), weight_decay=self.weight_decay)
+
+    def compile(self, model, num_train, loss=None, **kwargs):
+        """Compiles `model` for `num_train` training images with this recipe.
+
+        Args:
+            model: the `keras.Model`.
+            num_train: training images per epoch (sets the schedule's length).
+            loss: defaults to `keras.losses.CategoricalCrossentropy()` (one-hot
+                or soft targets, as the augmentation methods produce).
+            **kwargs: passed on to `model.compile` (default
+                `weighted_metrics=["accuracy"]`).
+
+        Returns:
+            `model`, compiled.
+        """
+        kwargs.setdefault("weighted_metrics", ["accuracy"])
+        model.compile(self.optimizer(self.total_steps(num_train)),
+                      loss or keras.losses.CategoricalCrossentropy(), **kwargs)
+        return model
+
+    def to_dict(self):
+        """The recipe as a JSON-ready dict (for results.json)."""
+        return dict(vars(self))
+
+    def __repr__(self):
+        return "Recipe(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
+
+
+DEFAULT = Recipe()
