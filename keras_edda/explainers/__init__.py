@@ -8,6 +8,8 @@ from keras_edda.explainers.base import Explainer
 from keras_edda.explainers.decoys import Decoys
 from keras_edda.explainers.grad_cam import GradCAM
 from keras_edda.explainers.integrated_gradients import IntegratedGradients
+from keras_edda.explainers.lime import Lime
+from keras_edda.explainers.meaningful_perturbation import MeaningfulPerturbation
 from keras_edda.explainers.occlusion import Occlusion
 from keras_edda.explainers.random import RandomExplainer
 from keras_edda.explainers.registry import EXPLAINERS, FunctionExplainer, get, name_of, register
@@ -21,6 +23,8 @@ __all__ = [
     "FunctionExplainer",
     "GradCAM",
     "IntegratedGradients",
+    "Lime",
+    "MeaningfulPerturbation",
     "Occlusion",
     "RandomExplainer",
     "Saliency",
