@@ -1,12 +1,16 @@
 """Noisy linear imputation and ROAD against Quantus 0.6 (the reference
 implementation of Rong et al.), plus their own invariants."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import random_images, small_cnn
 
+from keras_edda import explainers, metrics
 from keras_edda.ops import fills
 
+quantus = pytest.importorskip("quantus")
 quantus_perturb = pytest.importorskip("quantus.functions.perturb_func")
 
 
@@ -60,3 +64,89 @@ def test_noisy_linear_noise_channels_first_and_registry():
     for bad in ({"noise": -0.1}, {"tolerance": 0.0}, {"max_iterations": 0}):
         with pytest.raises(ValueError, match=f"Received: {next(iter(bad))}="):
             fills.noisy_linear_fill(**bad)
+
+
+def dense_model(shape, num_classes, seed=0):
+    """softmax(W x) with large random weights: predictions that react to imputation."""
+    rng = np.random.default_rng(seed)
+    model = keras.Sequential([keras.Input(shape), keras.layers.Flatten(),
+                              keras.layers.Dense(num_classes, activation="softmax")])
+    model.layers[-1].set_weights([rng.normal(size=(int(np.prod(shape)), num_classes)).astype("float32"),
+                                  np.zeros(num_classes, "float32")])
+    return model
+
+
+@pytest.mark.parametrize("order", ["morf", pytest.param("lerf", marks=pytest.mark.slow)])
+def test_road_accuracy_matches_quantus(order):
+    model = dense_model((16, 16, 1), 4)
+    images = random_images(24, (16, 16, 1), seed=5)
+    maps = explainers.IntegratedGradients(model, steps=8)(images).numpy()
+    labels = np.argmax(model.predict(images, verbose=0), axis=-1)
+    percentages = [10, 30, 50, 70, 90]
+    # Quantus removes the most relevant first: LeRF is MoRF of the reversed map. Channels-first attributions.
+    attributions = np.transpose(maps if order == "morf" else maps.max() - maps, (0, 3, 1, 2))
+    reference = quantus.ROAD(percentages=percentages, noise=0.0, normalise=False, disable_warnings=True,
+                             display_progressbar=False)
+    expected = reference(model=model, x_batch=images, y_batch=labels, a_batch=attributions, channel_first=False,
+                         batch_size=64)
+    road = metrics.ROAD(order=order, percentages=percentages, noise=0.0, batch_size=16)
+    accuracy = road.accuracy_curve(model, images, maps, labels).numpy()
+    np.testing.assert_allclose(accuracy.mean(axis=0), [expected[p] for p in percentages], atol=1e-6)
+    if order == "morf":
+        assert accuracy.mean() < 0.95  # the comparison is not between two constant curves
+
+
+def reference_road(model, image, saliency, percentages, order):
+    """One image, one percentage at a time, imputed by Quantus."""
+    height, width = image.shape[:2]
+    ranked = np.argsort(-saliency.reshape(-1) if order == "morf" else saliency.reshape(-1), kind="stable")
+    original = model(image[None], training=False).numpy()[0]
+    cls = np.argmax(original)
+    curve = []
+    for p in percentages:
+        removed = np.zeros(height * width, "float32")
+        removed[ranked[:int(height * width * p / 100)]] = 1.0
+        imputed = quantus_imputation(image, removed.reshape(height, width))
+        curve.append(model(imputed[None], training=False).numpy()[0][cls])
+    x = np.asarray(percentages) / 100.0
+    area = np.sum((x[1:] - x[:-1]) * (np.asarray(curve[1:]) + np.asarray(curve[:-1])) / 2) / (x[-1] - x[0])
+    return np.array(curve), area
+
+
+@pytest.mark.parametrize("order", ["morf", "lerf"])
+def test_road_probabilities_match_a_quantus_imputation_reference(order):
+    model = small_cnn((12, 12, 3), 5)
+    images = random_images(4, (12, 12, 3), seed=6)
+    maps = explainers.GradCAM(model)(images).numpy()
+    maps += np.random.default_rng(0).normal(scale=1e-3, size=maps.shape).astype("float32")  # no ties
+    percentages = [5, 20, 45, 80, 95]
+    road = metrics.ROAD(order=order, percentages=percentages, noise=0.0, batch_size=7)
+    expected = [reference_road(model, x, m, percentages, order) for x, m in zip(images, maps)]
+    np.testing.assert_allclose(road.curve(model, images, maps), [c for c, _ in expected], atol=1e-5)
+    if order == "morf":  # one order is enough for the area (saves a compilation)
+        np.testing.assert_allclose(road(model, images, maps), [a for _, a in expected], atol=1e-5)
+    assert road.name == f"road_{order}" and road.score_direction == ("lower" if order == "morf" else "higher")
+
+
+def test_road_chunks_noise_and_tf_function():
+    model = small_cnn((12, 12, 3), 5)
+    images = random_images(5, (12, 12, 3), seed=7)
+    maps = explainers.GradCAM(model)(images)
+    whole = metrics.ROAD(noise=0.0, batch_size=None)(model, images, maps)
+    chunked = metrics.ROAD(noise=0.0, batch_size=4)(model, images, maps)
+    np.testing.assert_allclose(chunked, whole, atol=1e-6)
+    noisy = metrics.ROAD(noise=0.05, seed=1, batch_size=4)
+    compiled = tf.function(lambda x, m: noisy(model, x, m))(tf.constant(images), maps)
+    assert compiled.shape == (5,) and bool(tf.reduce_all(tf.math.is_finite(compiled)))
+    assert 0 < float(tf.reduce_max(tf.abs(compiled - whole))) < 0.2  # noise moves the scores a little
+    assert metrics.get("road_lerf").order == "lerf" and metrics.METRICS["road_lerf"].score_direction == "higher"
+
+
+def test_road_bad_input():
+    for bad in ([0, 50], [50, 100], [], [50, 20], 50, [float("nan")]):
+        with pytest.raises(ValueError, match="Received: percentages="):
+            metrics.ROAD(percentages=bad)
+    with pytest.raises(ValueError, match="Received: order='both'"):
+        metrics.ROAD(order="both")
+    with pytest.raises(ValueError, match="Received: noise=-1"):
+        metrics.ROAD(noise=-1)

@@ -16,12 +16,13 @@ from keras_edda.metrics.confidence import (
                                            SalientOcclusionDrop,
 )
 from keras_edda.metrics.registry import METRICS, get
+from keras_edda.metrics.road import ROAD
 from keras_edda.metrics.robustness import fgsm_accuracy, fgsm_images
 from keras_edda.metrics.suite import DEFAULT_METRICS, AlignmentSuite
 
 __all__ = [
     "DEFAULT_METRICS", "METRICS", "AlignmentMetric", "AlignmentSuite", "AverageDrop", "CausalMetric", "DeletionAUC",
     "IncreaseInConfidence", "InsertionAUC", "NonSalientAgreement",
-    "OccludedCopyMetric", "ProbabilityReader", "SalientOcclusionDrop", "expected_calibration_error", "fgsm_accuracy",
+    "OccludedCopyMetric", "ProbabilityReader", "ROAD", "SalientOcclusionDrop", "expected_calibration_error", "fgsm_accuracy",
     "fgsm_images", "get", "mean_confidence", "trapezoid_auc",
 ]

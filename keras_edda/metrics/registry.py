@@ -5,6 +5,7 @@ import functools
 from keras_edda.metrics.base import AlignmentMetric
 from keras_edda.metrics.causal import DeletionAUC, InsertionAUC
 from keras_edda.metrics.confidence import AverageDrop, IncreaseInConfidence, NonSalientAgreement, SalientOcclusionDrop
+from keras_edda.metrics.road import ROAD
 
 
 def _variant(metric_class, name, score_direction=None, **defaults):
@@ -21,7 +22,8 @@ METRICS = {
     for metric in (AverageDrop, IncreaseInConfidence, DeletionAUC, InsertionAUC,
                    SalientOcclusionDrop, NonSalientAgreement,
                    _variant(DeletionAUC, "deletion_auc_normalized", normalize="start"),
-                   _variant(InsertionAUC, "insertion_auc_normalized", normalize="start"))
+                   _variant(InsertionAUC, "insertion_auc_normalized", normalize="start"),
+                   ROAD, _variant(ROAD, "road_lerf", "higher", order="lerf"))
 }
 
 
@@ -32,6 +34,7 @@ def get(name, **kwargs):
         name: a name of `METRICS` (`"average_drop"`,
             `"increase_in_confidence"`, `"deletion_auc"`, `"insertion_auc"`,
             `"deletion_auc_normalized"`, `"insertion_auc_normalized"`,
+            `"road_morf"`, `"road_lerf"`,
             `"salient_occlusion_drop"`, `"non_salient_agreement"`, ...), or
             an `AlignmentMetric` instance.
         **kwargs: passed to the metric's constructor.
