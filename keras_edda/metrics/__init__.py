@@ -23,6 +23,6 @@ from keras_edda.metrics.suite import DEFAULT_METRICS, AlignmentSuite
 __all__ = [
     "DEFAULT_METRICS", "METRICS", "AlignmentMetric", "AlignmentSuite", "AverageDrop", "CausalMetric", "DeletionAUC",
     "IncreaseInConfidence", "InsertionAUC", "NonSalientAgreement",
-    "OccludedCopyMetric", "ProbabilityReader", "ROAD", "SalientOcclusionDrop", "expected_calibration_error", "fgsm_accuracy",
-    "fgsm_images", "get", "mean_confidence", "trapezoid_auc",
+    "OccludedCopyMetric", "ProbabilityReader", "ROAD", "SalientOcclusionDrop", "expected_calibration_error",
+    "fgsm_accuracy", "fgsm_images", "get", "mean_confidence", "trapezoid_auc",
 ]
