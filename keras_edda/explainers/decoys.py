@@ -180,8 +180,10 @@ class Decoys(Explainer):
         return super().inspect(images)
 
     def _on_inspected(self, inspection):
-        # Grad-CAM's rule for the default layer; it sets `layer_path`, `layer`.
-        GradCAM._on_inspected(self, inspection)
+        # Any named layer will do; the default is Grad-CAM's, found by its
+        # own rule (which sets `layer_path` and `layer`).
+        if self.layer is None:
+            GradCAM._on_inspected(self, inspection)
 
     def patch_masks(self, height, width):
         """The patches as masks (P, H, W), 1.0 inside, in row-major order."""
