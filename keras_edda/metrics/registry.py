@@ -5,6 +5,7 @@ import functools
 from keras_edda.metrics.base import AlignmentMetric
 from keras_edda.metrics.causal import DeletionAUC, InsertionAUC
 from keras_edda.metrics.confidence import AverageDrop, IncreaseInConfidence, NonSalientAgreement, SalientOcclusionDrop
+from keras_edda.metrics.localization import EnergyPointingGame, LocalizationMetric, PointingGame
 from keras_edda.metrics.road import ROAD
 
 
@@ -26,21 +27,27 @@ METRICS = {
                    ROAD, _variant(ROAD, "road_lerf", "higher", order="lerf"))
 }
 
+# Judges against ground-truth object masks, called as `metric(maps, object_masks)`.
+LOCALIZATION_METRICS = {metric.name: metric for metric in (PointingGame, EnergyPointingGame)}
+
 
 def get(name, **kwargs):
-    """Returns a metric by name, or `name` itself if it is an AlignmentMetric.
+    """Returns a metric by name, or `name` itself if it is a metric instance.
 
     Args:
-        name: a name of `METRICS` (`"average_drop"`,
+        name: a name of `METRICS`, the alignment metrics called as
+            `metric(model, images, maps, targets=None)` (`"average_drop"`,
             `"increase_in_confidence"`, `"deletion_auc"`, `"insertion_auc"`,
             `"deletion_auc_normalized"`, `"insertion_auc_normalized"`,
             `"road_morf"`, `"road_lerf"`,
-            `"salient_occlusion_drop"`, `"non_salient_agreement"`, ...), or
-            an `AlignmentMetric` instance.
+            `"salient_occlusion_drop"`, `"non_salient_agreement"`, ...); a
+            name of `LOCALIZATION_METRICS`, called as
+            `metric(maps, object_masks)` (`"pointing_game"`,
+            `"energy_pointing_game"`); or a metric instance.
         **kwargs: passed to the metric's constructor.
 
     Returns:
-        An `AlignmentMetric`.
+        An `AlignmentMetric` or a `LocalizationMetric`.
 
     Example:
 
@@ -48,10 +55,11 @@ def get(name, **kwargs):
     metric = keras_edda.metrics.get("deletion_auc", steps=16)
     ```
     """
-    if isinstance(name, AlignmentMetric):
+    if isinstance(name, (AlignmentMetric, LocalizationMetric)):
         return name
-    if name not in METRICS:
+    known = {**METRICS, **LOCALIZATION_METRICS}
+    if not isinstance(name, str) or name not in known:
         raise ValueError(
-            f"Unknown metric. Expected one of {list(METRICS)} or an "
-            f"AlignmentMetric instance. Received: metric={name!r}")
-    return METRICS[name](**kwargs)
+            f"Unknown metric. Expected one of {list(known)} or a "
+            f"metric instance. Received: metric={name!r}")
+    return known[name](**kwargs)
