@@ -19,12 +19,13 @@ from keras_edda.metrics.localization import EnergyPointingGame, LocalizationMetr
 from keras_edda.metrics.registry import LOCALIZATION_METRICS, METRICS, get
 from keras_edda.metrics.road import ROAD
 from keras_edda.metrics.robustness import fgsm_accuracy, fgsm_images
+from keras_edda.metrics.saliency_metric import SaliencyMetric
 from keras_edda.metrics.suite import DEFAULT_METRICS, AlignmentSuite
 
 __all__ = [
     "AlignmentMetric", "AlignmentSuite", "AverageDrop", "CausalMetric", "DEFAULT_METRICS", "DeletionAUC",
     "EnergyPointingGame", "IncreaseInConfidence", "InsertionAUC", "LOCALIZATION_METRICS", "LocalizationMetric",
     "METRICS", "NonSalientAgreement", "OccludedCopyMetric", "PointingGame", "ProbabilityReader", "ROAD",
-    "SalientOcclusionDrop", "expected_calibration_error", "fgsm_accuracy", "fgsm_images", "get", "mean_confidence",
-    "trapezoid_auc",
+    "SaliencyMetric", "SalientOcclusionDrop", "expected_calibration_error", "fgsm_accuracy", "fgsm_images", "get",
+    "mean_confidence", "trapezoid_auc",
 ]

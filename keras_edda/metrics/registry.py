@@ -7,6 +7,7 @@ from keras_edda.metrics.causal import DeletionAUC, InsertionAUC
 from keras_edda.metrics.confidence import AverageDrop, IncreaseInConfidence, NonSalientAgreement, SalientOcclusionDrop
 from keras_edda.metrics.localization import EnergyPointingGame, LocalizationMetric, PointingGame
 from keras_edda.metrics.road import ROAD
+from keras_edda.metrics.saliency_metric import SaliencyMetric
 
 
 def _variant(metric_class, name, score_direction=None, **defaults):
@@ -24,7 +25,7 @@ METRICS = {
                    SalientOcclusionDrop, NonSalientAgreement,
                    _variant(DeletionAUC, "deletion_auc_normalized", normalize="start"),
                    _variant(InsertionAUC, "insertion_auc_normalized", normalize="start"),
-                   ROAD, _variant(ROAD, "road_lerf", "higher", order="lerf"))
+                   ROAD, _variant(ROAD, "road_lerf", "higher", order="lerf"), SaliencyMetric)
 }
 
 # Judges against ground-truth object masks, called as `metric(maps, object_masks)`.
@@ -39,7 +40,7 @@ def get(name, **kwargs):
             `metric(model, images, maps, targets=None)` (`"average_drop"`,
             `"increase_in_confidence"`, `"deletion_auc"`, `"insertion_auc"`,
             `"deletion_auc_normalized"`, `"insertion_auc_normalized"`,
-            `"road_morf"`, `"road_lerf"`,
+            `"road_morf"`, `"road_lerf"`, `"saliency_metric"`,
             `"salient_occlusion_drop"`, `"non_salient_agreement"`, ...); a
             name of `LOCALIZATION_METRICS`, called as
             `metric(maps, object_masks)` (`"pointing_game"`,
