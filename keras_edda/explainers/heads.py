@@ -20,10 +20,12 @@ _SOFTMAX_FUNCTIONS = (keras.activations.softmax, keras.ops.softmax, tf.nn.softma
 _SIGMOID_FUNCTIONS = (keras.activations.sigmoid, keras.ops.sigmoid, tf.nn.sigmoid, tf.math.sigmoid)
 
 
-def _unwrapped(function):
-    while hasattr(function, "__wrapped__"):
-        function = function.__wrapped__
-    return function
+def _wrapping_chain(function):
+    """`function` and every function it wraps (`functools.wraps` chains)."""
+    chain = [function]
+    while hasattr(chain[-1], "__wrapped__") and len(chain) < 16:
+        chain.append(chain[-1].__wrapped__)
+    return chain
 
 
 def activation_kind(operation):
@@ -45,15 +47,14 @@ def activation_kind(operation):
     if isinstance(operation, keras.Operation) and not isinstance(operation, keras.layers.Layer):
         name = type(operation).__name__.lower()
         return name if name in (SOFTMAX, SIGMOID) else None
-    activation = _unwrapped(getattr(operation, "activation", None))
-    if activation is None:
-        return None
+    activation = getattr(operation, "activation", None)
     if isinstance(activation, str):
         return activation if activation in (SOFTMAX, SIGMOID) else None
-    if any(activation is f for f in _SOFTMAX_FUNCTIONS):
-        return SOFTMAX
-    if any(activation is f for f in _SIGMOID_FUNCTIONS):
-        return SIGMOID
+    for function in _wrapping_chain(activation) if activation is not None else ():
+        if any(function is f for f in _SOFTMAX_FUNCTIONS):
+            return SOFTMAX
+        if any(function is f for f in _SIGMOID_FUNCTIONS):
+            return SIGMOID
     return None
 
 

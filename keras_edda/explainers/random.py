@@ -1,5 +1,6 @@
 """Smooth random maps: the non-explanation baseline of the EDDA paper."""
 
+import keras
 import tensorflow as tf
 
 from keras_edda import _checks
@@ -21,7 +22,8 @@ class RandomExplainer(Explainer):
     Args:
         model: the model (only its data format and class count are used).
         grid_size: side of the coarse noise grid (default 4).
-        seed: seed of the random ops (`None`: not reproducible).
+        seed: seed of the random draws: two explainers with the same seed
+            give the same sequence of maps (`None`: not reproducible).
         data_format: layout of the images.
 
     Example:
@@ -35,13 +37,14 @@ class RandomExplainer(Explainer):
                  use_logits=True, data_format=None):
         self.grid_size = _checks.check_positive_int(grid_size, "grid_size")
         self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
         super().__init__(model, batch_size, use_logits, data_format)
 
     def explain_batch(self, images, targets):
         height, width = spatial_size(images, self.data_format)
         num_images = tf.shape(images)[0]
-        noise = tf.random.uniform(
-            (num_images, self.grid_size, self.grid_size, 1), seed=self.seed
+        noise = keras.random.uniform(
+            tf.stack([num_images, self.grid_size, self.grid_size, 1]), seed=self.seed_generator
         )
         return tf.image.resize(noise, (height, width), method="bilinear")
 

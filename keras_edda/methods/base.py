@@ -29,12 +29,17 @@ from keras_edda.explainers import targets as targets_lib
 from keras_edda.ops import fills
 
 
-def check_tensorflow_backend():
-    """Raises unless Keras runs on the TensorFlow backend."""
-    if keras.backend.backend() != "tensorflow":
+def check_tensorflow_backend(backend=None):
+    """Raises unless Keras runs on the TensorFlow backend.
+
+    Args:
+        backend: the backend's name; `None` asks `keras.backend.backend()`.
+    """
+    backend = keras.backend.backend() if backend is None else backend
+    if backend != "tensorflow":
         raise RuntimeError(
             "keras_edda runs on the TensorFlow backend only. Set KERAS_BACKEND=tensorflow. "
-            f"Received: backend={keras.backend.backend()!r}")
+            f"Received: backend={backend!r}")
 
 
 def check_weight(value, name):
