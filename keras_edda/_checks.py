@@ -5,6 +5,8 @@ echoes what was received, so a user sees at once which input is wrong.
 """
 
 import numbers
+import os
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -54,7 +56,61 @@ def check_images(images, name="images"):
             f"`{name}` must be a batch of images of rank 4, (N, H, W, C) or "
             f"(N, C, H, W). Received: {name}.shape={images.shape}"
         )
+    if images.shape[0] == 0:
+        raise ValueError(
+            f"`{name}` is an empty batch: there is nothing to explain or score. "
+            f"Received: {name}.shape={images.shape}"
+        )
     return images
+
+
+def model_image_shape(model):
+    """The shape of one image the model takes, `None` for unknown sizes.
+
+    Returns:
+        A tuple (H, W, C) or (C, H, W) with `None` where the model accepts
+        any size, or `None` when the model has no single known image input
+        (a subclassed model not built yet, several inputs).
+    """
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or len(inputs) != 1 or len(inputs[0].shape) != 4:
+        return None
+    return tuple(inputs[0].shape[1:])
+
+
+def check_image_shape(images, model, name="images"):
+    """Raises a `ValueError` when `images` do not fit the model's input.
+
+    Only the sizes the model fixes are compared: a model built for 16x16
+    images would otherwise be scored on 8x8 ones without a word (Keras
+    only warns).
+    """
+    expected = model_image_shape(model)
+    if expected is None:
+        return images
+    received = tuple(images.shape[1:])
+    if any(e is not None and r is not None and e != r for e, r in zip(expected, received)):
+        raise ValueError(
+            f"`{name}` must fit the input of model '{model.name}', one image of shape "
+            f"{expected}. Received: {name}.shape={tuple(images.shape)}")
+    return images
+
+
+def check_writable_folder(path, name):
+    """Creates the folder `path` if needed and checks that files can be
+    written in it, so that a bad path fails before any work is done."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"Cannot write to `{name}`: {error.strerror or error}. Received: {name}={os.fspath(path)!r}"
+        ) from None
+    return path
 
 
 def check_positive_int(value, name, allow_none=False):

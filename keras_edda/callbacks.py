@@ -13,7 +13,8 @@ from keras_edda.metrics import DEFAULT_METRICS, AlignmentSuite
 from keras_edda.ops.overlay import overlay
 
 
-def _images_of_dataset(dataset, max_samples):
+def _image_dataset(dataset):
+    """The images of a dataset, one by one; only its element_spec is read."""
     spec = dataset.element_spec
     if isinstance(spec, dict):
         if "images" not in spec:
@@ -30,27 +31,42 @@ def _images_of_dataset(dataset, max_samples):
             f"first in a tuple. Received: element_spec={spec}")
     if image_spec.shape.rank == 4:
         dataset = dataset.unbatch()
-    batches = list(dataset.take(max_samples).batch(max_samples))
-    if not batches:
-        raise ValueError("`data` is an empty dataset. Received: data with no elements")
-    return batches[0]
+    return dataset
+
+
+def _image_array(data):
+    """The images of arrays or an `(x, y)` tuple, not copied."""
+    if isinstance(data, (tuple, list)) and data and not isinstance(data[0], numbers.Number):
+        data = data[0]
+    if not isinstance(data, (np.ndarray, tf.Tensor)):
+        raise TypeError(
+            "`data` must be an image array, an `(x, y)` tuple or a tf.data.Dataset. "
+            f"Received: data of type {type(data).__name__}")
+    if len(data.shape) != 4:
+        raise ValueError(
+            f"`data` must be a batch of images of rank 4, (N, H, W, C) or (N, C, H, W). "
+            f"Received: data.shape={tuple(data.shape)}")
+    if data.shape[0] == 0:
+        raise ValueError(f"`data` has no images. Received: shape={tuple(data.shape)}")
+    return data
+
+
+def check_data(data):
+    """Checks the kind and shape of `data` without reading a dataset."""
+    if isinstance(data, tf.data.Dataset):
+        return _image_dataset(data)
+    return _image_array(data)
 
 
 def take_images(data, max_samples):
     """The first `max_samples` images of arrays, an `(x, y)` tuple or a dataset."""
-    if isinstance(data, tf.data.Dataset):
-        images = _images_of_dataset(data, max_samples)
-    elif isinstance(data, (tuple, list)) and data and not isinstance(data[0], numbers.Number):
-        images = data[0][:max_samples]
-    elif isinstance(data, (np.ndarray, tf.Tensor)):
-        images = data[:max_samples]
-    else:
-        raise TypeError(
-            "`data` must be an image array, an `(x, y)` tuple or a tf.data.Dataset. "
-            f"Received: data of type {type(data).__name__}")
-    images = _checks.check_images(images, "data")
-    if images.shape[0] == 0:
-        raise ValueError(f"`data` has no images. Received: shape={images.shape}")
+    images = check_data(data)
+    if isinstance(images, tf.data.Dataset):
+        batches = list(images.take(max_samples).batch(max_samples))
+        if not batches:
+            raise ValueError("`data` is an empty dataset. Received: data with no elements")
+        images = batches[0]
+    images = _checks.check_images(images[:max_samples], "data")
     return _checks.assert_all_finite(tf.cast(images, tf.float32), "data")
 
 
@@ -64,13 +80,21 @@ class AlignmentCallback(keras.callbacks.Callback):
 
     - adds `val_alignment_<explainer>_<metric>` to the epoch's `logs`, e.g.
       `val_alignment_grad_cam_deletion_auc`, so that `History`,
-      `EarlyStopping(monitor=...)`, `ModelCheckpoint` and `CSVLogger` placed
-      after it see them;
-    - with `log_dir`, writes the scalars `alignment/<explainer>/<metric>` and
-      `num_images` heatmaps over their images, `alignment/<explainer>/overlay`,
-      into `log_dir/validation`: the layout of `keras.callbacks.TensorBoard`,
-      so with the same `log_dir` the alignment section sits next to
-      `epoch_loss`. Writers are made at the first write.
+      `EarlyStopping(monitor=...)`, `ModelCheckpoint`, `CSVLogger` and
+      `keras.callbacks.TensorBoard` placed after it see them;
+    - with `log_dir`, writes `num_images` heatmaps over their images,
+      `alignment/<explainer>/overlay`, into `log_dir/validation`: the layout
+      of `keras.callbacks.TensorBoard`, so with the same `log_dir` the
+      overlays sit next to its scalars. The scalars reach TensorBoard through
+      `keras.callbacks.TensorBoard`, which writes every `logs` key (here as
+      `epoch_alignment_<explainer>_<metric>`), so each appears once. Without
+      a TensorBoard callback in the same `fit`, pass `write_scalars=True`:
+      this callback then writes them itself, under the same tags.
+
+    `data` is read at the start of training (`on_train_begin`), where the
+    images are also checked against the model's input size; `log_dir` is
+    checked there too, so that a wrong size or an unwritable folder fails
+    before the first epoch, not after it.
 
     The explained class is the model's prediction (the protocols of
     `keras_edda.metrics`). Cost per evaluation, for N = `max_samples`: each
@@ -89,6 +113,9 @@ class AlignmentCallback(keras.callbacks.Callback):
         metrics: metric names or instances (default Average Drop, Increase in
             Confidence, Deletion AUC, Insertion AUC).
         log_dir: TensorBoard log directory, or `None` for `logs` only.
+        write_scalars: also write the scalars into `log_dir` (for a `fit`
+            without `keras.callbacks.TensorBoard`; with it they would appear
+            twice).
         freq: evaluate every `freq` epochs (epochs 0-based: after epoch
             `freq - 1`, `2 * freq - 1`, ...).
         max_samples: number of images used, taken once from the start of
@@ -111,7 +138,7 @@ class AlignmentCallback(keras.callbacks.Callback):
 
     def __init__(self, data, explainers=("grad_cam",), metrics=DEFAULT_METRICS,
                  log_dir=None, freq=1, max_samples=64, num_images=4,
-                 explainer_kwargs=None):
+                 explainer_kwargs=None, write_scalars=False):
         super().__init__()
         self.freq = _checks.check_positive_int(freq, "freq")
         self.max_samples = _checks.check_positive_int(max_samples, "max_samples")
@@ -119,12 +146,33 @@ class AlignmentCallback(keras.callbacks.Callback):
                 or num_images < 0:
             raise ValueError(f"`num_images` must be an int >= 0. Received: num_images={num_images!r}")
         self.num_images = int(num_images)
+        if not isinstance(write_scalars, bool):
+            raise TypeError(f"`write_scalars` must be a bool. Received: write_scalars={write_scalars!r}")
+        if write_scalars and log_dir is None:
+            raise ValueError("`write_scalars=True` needs a `log_dir`. Received: log_dir=None")
+        self.write_scalars = write_scalars
         self.suite = AlignmentSuite(explainers, metrics, explainer_kwargs)
-        self.images = take_images(data, self.max_samples)
+        check_data(data)
+        self.data = data
+        self.images = None
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.explainer_kwargs = explainer_kwargs
         self._writer = None
         self.results = {}
+
+    def load_images(self, model=None):
+        """Reads the `max_samples` images from `data` and checks them
+        against `model`'s input (done by `on_train_begin`)."""
+        self.images = take_images(self.data, self.max_samples)
+        model = model or self.model
+        if model is not None:
+            _checks.check_image_shape(self.images, model, "data")
+        return self.images
+
+    def on_train_begin(self, logs=None):
+        self.load_images()
+        if self.log_dir is not None:
+            _checks.check_writable_folder(self.log_dir, "log_dir")
 
     @staticmethod
     def log_key(explainer, metric):
@@ -134,6 +182,8 @@ class AlignmentCallback(keras.callbacks.Callback):
     def evaluate(self, model=None):
         """Mean scores `{log key: float}` and the maps of the subset, now."""
         model = model or self.model
+        if self.images is None:
+            self.load_images(model)
         maps = self.suite.explain(model, self.images)
         scores = self.suite.evaluate(model, self.images, maps)
         means = {
@@ -159,9 +209,11 @@ class AlignmentCallback(keras.callbacks.Callback):
         data_format = next(iter(self.suite.explainers_for(self.model).values())).data_format
         with self._writer.as_default(step=epoch):
             for explainer in self.suite.explainer_names:
-                for metric in self.suite.metric_names:
-                    tf.summary.scalar(f"alignment/{explainer}/{metric}",
-                                      self.results[self.log_key(explainer, metric)])
+                if self.write_scalars:
+                    for metric in self.suite.metric_names:
+                        # The tag keras.callbacks.TensorBoard gives a `val_` key.
+                        key = self.log_key(explainer, metric)
+                        tf.summary.scalar(f"epoch_{key[len('val_'):]}", self.results[key])
                 if self.num_images:
                     shown = self.images[:self.num_images]
                     tf.summary.image(
@@ -184,6 +236,7 @@ class AlignmentCallback(keras.callbacks.Callback):
             "log_dir": self.log_dir, "freq": self.freq,
             "max_samples": self.max_samples, "num_images": self.num_images,
             "explainer_kwargs": self.explainer_kwargs,
+            "write_scalars": self.write_scalars,
         }
 
     @classmethod

@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 
@@ -101,16 +100,6 @@ def _fill_name(text):
     return text
 
 
-def _writable_folder(path, flag):
-    """Creates `path` if needed and checks that a file can be written in it."""
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise UserError(f"cannot write to {flag} {path}: {error.strerror or error}") from None
-
-
 def _fraction(text):
     try:
         value = float(text)
@@ -159,7 +148,7 @@ def run_compare(args):
     import tensorflow as tf
     from tqdm import tqdm
 
-    from keras_edda import datasets, experiment
+    from keras_edda import _checks, datasets, experiment
     from keras_edda.augment import check_settings
     from keras_edda.ops import overlay
 
@@ -170,7 +159,7 @@ def run_compare(args):
     out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     if args.resume and args.overwrite:
         raise UserError("set --resume or --overwrite, not both")
-    _writable_folder(out, "--out")
+    _user_errors(_checks.check_writable_folder, out, "--out")
     edda = _edda_settings(args)
     warmup = edda.pop("warmup_epochs")
     _user_errors(check_settings, **edda)
@@ -304,7 +293,7 @@ def run_explain(args):
     import keras
     import tensorflow as tf
 
-    from keras_edda import explainers
+    from keras_edda import _checks, explainers
     from keras_edda.ops import overlay
 
     files = _image_files(args.images)
@@ -318,7 +307,7 @@ def run_explain(args):
     if len(shape) != 3 or None in shape:
         raise UserError(f"the model's input size {shape} is not fixed; explain needs a model with a "
                         "fixed image size (height, width, channels)")
-    _writable_folder(args.out, "--out")
+    _user_errors(_checks.check_writable_folder, args.out, "--out")
     images = []
     for file in files:
         try:

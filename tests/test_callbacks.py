@@ -75,7 +75,11 @@ def test_logs_event_files_and_values_equal_direct_metrics(tmp_path):
     scalars, accumulator = read_scalars(tmp_path)
     for name in ("grad_cam", "saliency"):
         for metric in ("average_drop", "deletion_auc"):
-            logged = scalars[f"alignment/{name}/{metric}"]
+            # Once, through keras.callbacks.TensorBoard (issue 9: it was also
+            # written as alignment/<explainer>/<metric>).
+            assert [tag for tag in scalars if f"{name}_{metric}" in tag or f"{name}/{metric}" in tag] \
+                == [f"epoch_alignment_{name}_{metric}"]
+            logged = scalars[f"epoch_alignment_{name}_{metric}"]
             assert [step for step, _ in logged] == [0, 1]
             np.testing.assert_allclose([v for _, v in logged],
                                        history.history[f"val_alignment_{name}_{metric}"], rtol=1e-6)
@@ -91,17 +95,48 @@ def test_freq_and_dataset_input(tmp_path):
     x, y = training_data()
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(5)
     callback = AlignmentCallback(dataset, metrics=FAST_METRICS, freq=2, max_samples=7,
-                                 log_dir=tmp_path, num_images=0)
+                                 log_dir=tmp_path, num_images=0, write_scalars=True)
+    history = compiled_cnn().fit(x, y, epochs=4, verbose=0, callbacks=[callback])
     assert callback.images.shape == (7, 16, 16, 3)
     np.testing.assert_allclose(callback.images, x[:7])
-    history = compiled_cnn().fit(x, y, epochs=4, verbose=0, callbacks=[callback])
     assert len(history.history["val_alignment_grad_cam_deletion_auc"]) == 2
     scalars, _ = read_scalars(tmp_path)
-    assert [s for s, _ in scalars["alignment/grad_cam/deletion_auc"]] == [1, 3]
+    assert [s for s, _ in scalars["epoch_alignment_grad_cam_deletion_auc"]] == [1, 3]
     unbatched = AlignmentCallback(tf.data.Dataset.from_tensor_slices(x), max_samples=40)
-    assert unbatched.images.shape[0] == 32
+    assert unbatched.load_images().shape[0] == 32
     as_dict = AlignmentCallback(tf.data.Dataset.from_tensor_slices({"images": x, "labels": y}))
-    np.testing.assert_allclose(as_dict.images, x)
+    np.testing.assert_allclose(as_dict.load_images(), x)
+
+
+def test_data_is_read_when_training_begins():
+    x, y = training_data()
+    reads = []
+
+    def images():
+        reads.append(1)
+        yield from x
+
+    dataset = tf.data.Dataset.from_generator(
+        images, output_signature=tf.TensorSpec((16, 16, 3), tf.float32))
+    callback = AlignmentCallback(dataset, metrics=("average_drop",), max_samples=4)
+    assert not reads and callback.images is None
+    compiled_cnn().fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert reads and callback.images.shape == (4, 16, 16, 3)
+
+
+def test_wrong_size_and_unwritable_log_dir_fail_before_the_first_epoch(tmp_path):
+    x, y = training_data()
+    small = random_images(8, (8, 8, 3))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for callback, message in [
+        (AlignmentCallback(small), r"`data` must fit the input of model 'small_cnn'.*\(8, 8, 8, 3\)"),
+        (AlignmentCallback(x, log_dir=a_file / "logs"), "Cannot write to `log_dir`"),
+    ]:
+        model = compiled_cnn()
+        with pytest.raises(ValueError, match=message):
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+        assert int(model.optimizer.iterations) == 0
 
 
 def test_early_stopping_on_an_alignment_key():
@@ -130,14 +165,15 @@ def get_json(url):
 
 def test_real_tensorboard_server_serves_the_scalars(tmp_path):
     x, y = training_data()
-    callback = AlignmentCallback(x, metrics=FAST_METRICS, log_dir=tmp_path, max_samples=8)
+    callback = AlignmentCallback(x, metrics=FAST_METRICS, log_dir=tmp_path, max_samples=8,
+                                 write_scalars=True)
     history = compiled_cnn().fit(x, y, epochs=2, verbose=0, callbacks=[callback])
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path),
          "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    tag = "alignment/grad_cam/deletion_auc"
+    tag = "epoch_alignment_grad_cam_deletion_auc"
     url = (f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=validation&tag="
            + urllib.parse.quote(tag, safe=""))
     try:
@@ -168,8 +204,8 @@ def test_bad_input():
         AlignmentCallback("images/")
     with pytest.raises(ValueError, match="Received: metric='iou'"):
         AlignmentCallback(x, metrics=("iou",))
-    with pytest.raises(ValueError, match="Received: explainer='lime'"):
-        AlignmentCallback(x, explainers=("lime",))
+    with pytest.raises(ValueError, match="Received: explainer='no_such_explainer'"):
+        AlignmentCallback(x, explainers=("no_such_explainer",))
     with pytest.raises(ValueError, match="Received: freq=0"):
         AlignmentCallback(x, freq=0)
     with pytest.raises(ValueError, match="Received: max_samples=-1"):
@@ -179,7 +215,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match="no images"):
         AlignmentCallback(x[:0])
     with pytest.raises(ValueError, match="empty dataset"):
-        AlignmentCallback(tf.data.Dataset.from_tensor_slices(x).take(0))
+        AlignmentCallback(tf.data.Dataset.from_tensor_slices(x).take(0)).load_images()
+    with pytest.raises(ValueError, match="needs a `log_dir`"):
+        AlignmentCallback(x, write_scalars=True)
     with pytest.raises(ValueError, match="needs an 'images' key"):
         AlignmentCallback(tf.data.Dataset.from_tensor_slices({"x": x}))
 

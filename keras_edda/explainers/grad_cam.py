@@ -56,6 +56,7 @@ class GradCAM(Explainer):
 
     def _on_inspected(self, inspection):
         if self.layer is not None:
+            self._check_layer(inspection)
             return
         seen_convolution = False
         chosen = None
@@ -78,6 +79,20 @@ class GradCAM(Explainer):
                 f"called: {[(p, str(s)) for p, _, s in inspection.calls]}"
             )
         self.layer_path, self.layer = chosen
+
+    def _check_layer(self, inspection):
+        shapes = [shape for _, layer, shape in inspection.calls if layer is self.layer]
+        spatial = [shape for shape in shapes if shape is not None and shape.rank == 4]
+        if spatial:
+            size = spatial[-1][2:] if self.data_format == "channels_first" else spatial[-1][1:3]
+            if (size[0] or 2) * (size[1] or 2) > 1:
+                return
+        raise ValueError(
+            "GradCAM needs a layer with a 4-D output of spatial size above 1 "
+            f"(batch, height, width, channels); layer '{self.layer_path}' of model "
+            f"'{self.model.name}' outputs {[str(s) for s in shapes] or 'nothing in a model call'}. "
+            f"Received: layer={self._requested_layer!r}"
+        )
 
     def explain_batch(self, images, targets):
         return self.explain_batch_with_scores(images, targets)[0]

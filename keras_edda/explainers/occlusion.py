@@ -74,13 +74,19 @@ class Occlusion(Explainer):
 
     def explain_batch(self, images, targets):
         height, width = spatial_size(images, self.data_format)
-        if self.patch_size[0] > height or self.patch_size[1] > width:
-            raise ValueError(
-                "`patch_size` must not be larger than the image. Received: "
-                f"patch_size={self.patch_size} for images of size {(height, width)}"
-            )
+        message = ("`patch_size` must not be larger than the image. Received: "
+                   f"patch_size={self.patch_size} for images of size ")
+        if isinstance(height, int) and isinstance(width, int):
+            if self.patch_size[0] > height or self.patch_size[1] > width:
+                raise ValueError(message + str((height, width)))
+        else:
+            message += "smaller than the patch"
+            checks = [tf.debugging.assert_less_equal(self.patch_size[0], height, message),
+                      tf.debugging.assert_less_equal(self.patch_size[1], width, message)]
+            with tf.control_dependencies(checks):
+                images = tf.identity(images)
         masks = patch_masks(height, width, self.patch_size, self.stride)
-        num_patches = masks.shape[0]
+        num_patches = masks.shape[0] if masks.shape[0] is not None else tf.shape(masks)[0]
         mask_axis = 1 if self.data_format == "channels_first" else -1
         channel_masks = tf.expand_dims(masks, mask_axis)
 

@@ -28,6 +28,9 @@ def spatial_axes(data_format):
 
 
 def spatial_size(images, data_format):
-    """Static (height, width) of a batch of images."""
-    axes = spatial_axes(data_format)
-    return images.shape[axes[0]], images.shape[axes[1]]
+    """(height, width) of a batch of images: Python ints where the static
+    shape has them, else int32 scalar tensors (a `tf.function` retraced for a
+    second image size sees the sizes as unknown)."""
+    dynamic = tf.shape(images)
+    return tuple(images.shape[axis] if images.shape[axis] is not None else dynamic[axis]
+                 for axis in spatial_axes(data_format))
