@@ -278,7 +278,7 @@ def load_digits_canvas(canvas_size=64, digit_size=(0.25, 0.45), distractors=(2, 
 
     ```python
     data = keras_edda.datasets.load_digits_canvas(64)
-    data.x_test.shape, data.object_masks_test.shape  # (449, 64, 64, 1) twice
+    data.x_test.shape, data.object_masks_test.shape  # (450, 64, 64, 1) twice
     ```
     """
     from sklearn.datasets import load_digits as sklearn_digits
@@ -541,7 +541,7 @@ def load(spec, data_dir=None, download=False, image_size=32, channels=None,
 
     ```python
     data = keras_edda.datasets.load("digits", validation_fraction=0.15, split_seed=0)
-    data.split_info()  # {"train": 1146, "validation": 202, "test": 449, ...}
+    data.split_info()  # {"train": 1146, "validation": 201, "test": 450, ...}
     ```
     """
     if channels is not None:

@@ -8,6 +8,12 @@ bootstrap confidence interval and a paired test: the Wilcoxon signed-rank
 test from 6 seeds on, the paired t-test below (the Wilcoxon test cannot
 reach p < 0.05 two-sided with fewer than 6 pairs). p-values of one table
 are adjusted with Holm-Bonferroni before a verdict is read from them.
+
+Mind the power: the smallest two-sided Wilcoxon p-value of n pairs is
+2 / 2**n (0.031 for 6 seeds, 0.0078 for 8), and Holm multiplies the
+smallest of k p-values by k, so a table of k metrics can only show a
+significant Wilcoxon verdict when 2 * k / 2**n < 0.05 (6 metrics: 8 seeds
+or more).
 """
 
 import math
