@@ -418,7 +418,7 @@ class ExCon(keras.Model):
             predictions = self.classifier(view_features, training=True)
             two_labels = tf.concat([labels, labels], axis=0)
             weights = None if sample_weight is None else tf.concat([sample_weight, sample_weight], axis=0)
-            classifier_loss = self._compute_loss(
+            classifier_loss = self.compute_loss(
                 x=None, y=two_labels, y_pred=predictions, sample_weight=weights, training=True)
             loss = contrast_weight * contrast / tf.cast(replicas, contrast.dtype) + classifier_weight * tf.cast(
                 classifier_loss, contrast.dtype)
