@@ -146,6 +146,80 @@ def dance(args):
           f"{limit_s / ours_s:.2f} |")
 
 
+def generative(args):
+    """LIME vs the `lime` package (same model, grid superpixels, samples and
+    batch), MP vs its compute limit (`steps` forward+backward passes of the
+    batch, one after the other), and the Inpainter fill's cost per image."""
+    from keras_edda.inpainting import Inpainter, build_inpainter
+
+    keras.utils.set_random_seed(0)
+    model = build_model(args.size)
+    images = np.random.default_rng(0).uniform(size=(args.lime_images, args.size, args.size, 3)).astype("float32")
+    tensor = tf.constant(images)
+    grid = 8
+    lime_ours = explainers.Lime(model, num_samples=args.lime_samples, grid_size=grid, batch_size=args.chunk,
+                                use_logits=False)
+    segments = lime_ours.segment(tensor)[0].numpy()
+    predict = tf.function(lambda batch: model(batch, training=False))
+    lime_s = median_seconds(lambda: lime_ours(tensor, 0), args.repeats)
+    lime_ref_s = None
+    try:
+        from lime import lime_image
+    except ImportError:
+        lime_image = None
+    if lime_image is not None:
+        reference = lime_image.LimeImageExplainer(random_state=0)
+
+        def lime_package():
+            for image in images:
+                reference.explain_instance(
+                    image.astype("float64"), lambda batch: predict(tf.constant(batch, tf.float32)).numpy(),
+                    labels=(0,), top_labels=None, hide_color=0, num_samples=args.lime_samples, random_seed=0,
+                    segmentation_fn=lambda _: segments, batch_size=args.chunk)
+
+        lime_ref_s = median_seconds(lime_package, max(1, min(args.repeats, 2)))
+
+    mp = explainers.MeaningfulPerturbation(model, steps=args.mp_steps, batch_size=args.batch)
+    mp_images = tf.constant(np.random.default_rng(1).uniform(
+        size=(args.batch, args.size, args.size, 3)).astype("float32"))
+
+    @tf.function
+    def mp_limit(batch):
+        total = tf.constant(0.0)
+        for _ in tf.range(args.mp_steps):
+            with tf.GradientTape() as tape:
+                tape.watch(batch)
+                score = tf.reduce_sum(model(batch, training=False)[:, 0])
+            total += tf.reduce_sum(tape.gradient(score, batch))
+        return total
+
+    mp_s = median_seconds(lambda: mp(mp_images, 0), args.repeats)
+    mp_limit_s = median_seconds(lambda: mp_limit(mp_images), args.repeats)
+
+    network = build_inpainter((args.size, args.size, 3), filters=32)
+    fill = Inpainter(network)
+    masks = tf.cast(tf.random.uniform((256, args.size, args.size, 1)) < 0.3, tf.float32)
+    fill_images = tf.random.uniform((256, args.size, args.size, 3))
+    fill_call = tf.function(lambda x, m: fill(x, m))
+    fill_s = median_seconds(lambda: fill_call(fill_images, masks), args.repeats)
+    forward = tf.function(lambda x: model(x, training=False))
+    forward_s = median_seconds(lambda: forward(fill_images), args.repeats)
+
+    print(f"# LIME / MP / Inpainter: {device_name()}; TF {tf.__version__}; {args.size}x{args.size}x3, "
+          f"Conv32-Conv64-GAP-Dense10; median of {args.repeats} (lime package: of {min(args.repeats, 2)})")
+    print("| explainer | keras_edda s/image | reference s/image | reference / ours |\n|---|---|---|---|")
+    reference_cells = ("n/a", "n/a") if lime_ref_s is None else (
+        f"{lime_ref_s / args.lime_images:.3f}", f"{lime_ref_s / lime_s:.1f}x")
+    print(f"| lime ({args.lime_samples} samples, {grid}x{grid} grid, {args.lime_images} images) vs lime "
+          "package | "
+          f"{lime_s / args.lime_images:.3f} | {reference_cells[0]} | {reference_cells[1]} |")
+    print(f"| meaningful_perturbation ({args.mp_steps} steps, batch {args.batch}) vs its compute limit | "
+          f"{mp_s / args.batch:.4f} | {mp_limit_s / args.batch:.4f} | {mp_limit_s / mp_s:.2f} |")
+    print(f"| Inpainter fill (32 filters, depth 2, {network.count_params():,} weights; batch 256) vs one "
+          f"classifier forward pass | {fill_s / 256 * 1e3:.3f} ms | {forward_s / 256 * 1e3:.3f} ms | "
+          f"{forward_s / fill_s:.2f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -156,9 +230,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dance-images", type=int, default=4)
     parser.add_argument("--only-dance", action="store_true", help="run only the DANCE section")
+    parser.add_argument("--lime-images", type=int, default=4)
+    parser.add_argument("--lime-samples", type=int, default=500)
+    parser.add_argument("--mp-steps", type=int, default=300)
+    parser.add_argument("--only-generative", action="store_true", help="run only the LIME / MP / Inpainter section")
     args = parser.parse_args()
     if args.only_dance:
         return dance(args)
+    if args.only_generative:
+        return generative(args)
 
     keras.utils.set_random_seed(0)
     keras.utils.disable_interactive_logging()
@@ -206,6 +286,7 @@ def main():
             cells += ["-", "-"]
         print("| " + " | ".join(cells) + " |")
     dance(args)
+    generative(args)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from keras_edda.explainers.targets import explained_score
 from keras_edda.ops import fills
 from keras_edda.ops.layout import from_channels_last, spatial_size
 
+MASK_FREE_FILLS = ("constant", "mean", "blur")
+
 
 def total_variation(masks, beta=3.0):
     """TV_beta of masks (N, h, w, 1): sum of |neighbour differences|^beta, per mask."""
@@ -35,9 +37,11 @@ class MeaningfulPerturbation(Explainer):
     `fill=Inpainter(...)` this is MP-G (Agarwal & Nguyen). p is the class
     probability: the softmax (sigmoid for one output) of the scores when the
     model's output is not already a probability. Cost: `steps` forward and
-    backward passes per image (plus a fill per step: the fill is called with
-    the binarised hole 1 - M > 0.5, as an inpainter was trained on binary
-    holes, and no gradient flows through it). The mask jitter of the
+    backward passes per image. A fill that reads the mask (an inpainter,
+    `"inpaint"`, a callable) runs at every step on the binarised hole
+    1 - M > 0.5, as an inpainter was trained on binary holes, with no
+    gradient through it; `"blur"`, `"mean"`, `"constant"` and numbers run
+    once. The mask jitter of the
     original is left out.
 
     Args:
@@ -82,6 +86,8 @@ class MeaningfulPerturbation(Explainer):
         self.learning_rate, self.l1, self.tv, self.beta = map(float, (learning_rate, l1, tv, beta))
         self.fill = fill
         self._fill_fn = fills.get(fill, data_format=data_format)
+        # These fills ignore the mask: computed once per image instead of once per step.
+        self._fill_once = (isinstance(fill, numbers.Real) and not isinstance(fill, bool)) or fill in MASK_FREE_FILLS
         super().__init__(model, batch_size, use_logits, data_format)
 
     def _mask_shape(self, height, width):
@@ -120,14 +126,19 @@ class MeaningfulPerturbation(Explainer):
 
     def _optimise(self, images, weights, mask_shape, image_size):
         num_images = tf.shape(images)[0]
+        fixed_fill = None
+        if self._fill_once:
+            fixed_fill = tf.stop_gradient(tf.cast(self._fill_fn(images, tf.ones_like(images)), images.dtype))
         masks = tf.ones(tf.stack([num_images, mask_shape[0], mask_shape[1], 1]))
         beta1, beta2, epsilon = 0.9, 0.999, 1e-8
 
         def loss_fn(masks):
             upsampled = tf.image.resize(masks, image_size, "bilinear")
             keep = tf.cast(from_channels_last(upsampled, self.data_format), images.dtype)
-            hole = tf.cast(keep < 0.5, images.dtype)
-            filled = tf.stop_gradient(tf.cast(self._fill_fn(images, hole), images.dtype))
+            filled = fixed_fill
+            if filled is None:
+                hole = tf.cast(keep < 0.5, images.dtype)
+                filled = tf.stop_gradient(tf.cast(self._fill_fn(images, hole), images.dtype))
             scores, _ = self.scores(images * keep + filled * (1 - keep))
             probability = self._class_probability(weights, scores)
             area = tf.reduce_sum(tf.abs(1.0 - masks), axis=(1, 2, 3))
