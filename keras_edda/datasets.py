@@ -514,7 +514,7 @@ def load_tfds(name, data_dir=None, download=False, image_size=32, channels=None,
                    validation_fraction=validation_fraction)
 
 
-def load(spec, data_dir=None, download=False, image_size=32, channels=None,
+def load(spec, data_dir=None, download=False, image_size=None, channels=None,
          max_examples=None, validation_fraction=0.15, split_seed=0, test_fraction=0.25):
     """Loads `"digits"`, `"digits-canvas"`, `"tfds:NAME"` or `"folder:PATH"` as a `Dataset`.
 
@@ -525,7 +525,7 @@ def load(spec, data_dir=None, download=False, image_size=32, channels=None,
         data_dir: tfds' data directory.
         download: let tfds download.
         image_size: side of the square images (at least 8; at least 32 for
-            `"digits-canvas"`).
+            `"digits-canvas"`); `None`: 64 for `"digits-canvas"`, else 32.
         channels: 1 or 3 (`None`: the data's own).
         max_examples: most examples per split (tfds).
         validation_fraction: share of the non-test images held out for
@@ -546,6 +546,8 @@ def load(spec, data_dir=None, download=False, image_size=32, channels=None,
     """
     if channels is not None:
         _checks.check_choice(channels, "channels", (1, 3))
+    if image_size is None:
+        image_size = 64 if spec == "digits-canvas" else 32
     if spec in ("digits", "digits-canvas"):
         if spec == "digits":
             image_size = _check_image_size(image_size)

@@ -188,8 +188,8 @@ def test_canvas_copies_stay_in_one_split():
     for part in ("train", "val", "test"):
         labels = getattr(single, f"y_{part}")
         np.testing.assert_array_equal(getattr(data, f"y_{part}"), np.concatenate([labels, labels]))
-    loaded = datasets.load("digits-canvas", image_size=32, channels=3)
-    assert loaded.x_test.shape[1:] == (32, 32, 3) and loaded.object_masks_test.shape[1:] == (32, 32, 1)
+    loaded = datasets.load("digits-canvas", channels=3)
+    assert loaded.x_test.shape[1:] == (64, 64, 3) and loaded.object_masks_test.shape[1:] == (64, 64, 1)
 
 
 @pytest.mark.parametrize("kwargs, message", [
