@@ -1,11 +1,17 @@
 """Deletion / Insertion throughput: keras_edda vs xplique (when installed),
-and against the compute limit, in one process.
+and ROAD: keras_edda vs Quantus (when installed), each against the compute
+limit, in one process.
 
     python benchmarks/metrics.py [--batch 32] [--size 32] [--steps 16]
+    python benchmarks/metrics.py --only-road [--road-batch 32] [--percentages 10,20,...,90]
 
-Both libraries compute `steps + 1` points per image. The compute limit is
-the same model work done as bare batched forward passes: N * (steps + 1)
-prepared images in chunks of `--chunk`. Prints images/s and ratios.
+Deletion / Insertion: both libraries compute `steps + 1` points per image.
+ROAD: both libraries remove and impute the same percentages of the same
+maps (noise 0.01) on single-channel images (Quantus' ROAD indexes pixels of
+one channel only). The compute limit is the same model work done as bare
+batched forward passes: N * (points + 1) prepared images in chunks of
+`--chunk`; for ROAD the imputation alone (the same N * points solves) is
+timed too. Prints images/s and ratios.
 """
 
 import argparse
@@ -22,7 +28,9 @@ from _timing import device_name, median_seconds  # noqa: E402
 from explainers import build_model, forward_limit  # noqa: E402
 
 from keras_edda import explainers, metrics  # noqa: E402
+from keras_edda import ops as metrics_ops  # noqa: E402
 from keras_edda.ops import fills  # noqa: E402
+from keras_edda.ops.batching import map_rows  # noqa: E402
 
 
 def xplique_metrics():
@@ -33,6 +41,60 @@ def xplique_metrics():
     return {"deletion_auc": Deletion, "insertion_auc": Insertion}
 
 
+def road_model(size, classes=10):
+    """The benchmark CNN of `explainers.build_model` on one channel."""
+    inputs = keras.Input((size, size, 1))
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(x))
+
+
+def road_benchmark(args):
+    try:
+        import quantus
+    except ImportError:
+        quantus = None
+    percentages = [float(p) for p in args.percentages.split(",")]
+    model = road_model(args.size)
+    images = tf.random.uniform((args.road_batch, args.size, args.size, 1), seed=1)
+    maps = explainers.GradCAM(model)(images)
+    labels = tf.argmax(model(images), axis=-1).numpy()
+    points = len(percentages)
+    limit_s = median_seconds(forward_limit(model, images, points + 1, args.chunk), args.repeats)
+    road = metrics.ROAD(percentages=percentages, noise=0.01, batch_size=args.chunk)
+    ours_s = median_seconds(lambda: road(model, images, maps), args.repeats)
+    # The imputation alone: the same N * points masks through the fill, in the same chunks.
+    counts = tf.constant(road.counts(args.size * args.size, args.size))
+    ranks = tf.repeat(metrics_ops.pixel_ranks(maps), points, axis=0)
+    masks = tf.cast(ranks < tf.reshape(tf.tile(counts, [args.road_batch]), (-1, 1, 1, 1)), tf.float32)
+    work = tf.repeat(images, points, axis=0)
+    fill = fills.noisy_linear_fill(noise=0.01)
+    impute = tf.function(lambda x, m: map_rows(lambda a, b: fills.fill_masked(a, b, fill), x, m,
+                                               list(x.shape[1:]), args.chunk))
+    impute_s = median_seconds(lambda: impute(work, masks), args.repeats)
+    print(f"\n# ROAD: batch {args.road_batch} of {args.size}x{args.size}x1, {points} percentages "
+          f"({args.percentages}), noise 0.01, chunks of {args.chunk}, median of {args.repeats} "
+          f"(Quantus: median of {args.quantus_repeats})")
+    print("| metric | keras_edda img/s | Quantus img/s | ours / Quantus | limit img/s | ours / limit "
+          "| imputation alone img/s |")
+    print("|---|---|---|---|---|---|---|")
+    if quantus is not None:
+        reference = quantus.ROAD(percentages=percentages, noise=0.01, normalise=False, disable_warnings=True,
+                                 display_progressbar=False)
+        attributions = np.transpose(maps.numpy(), (0, 3, 1, 2))
+        x = images.numpy()
+        theirs_s = median_seconds(
+            lambda: np.float32(list(reference(model=model, x_batch=x, y_batch=labels, a_batch=attributions,
+                                              channel_first=False, batch_size=args.chunk).values())),
+            args.quantus_repeats, warmup=0)
+        theirs_text = f"{args.road_batch / theirs_s:,.0f} | {theirs_s / ours_s:.1f}x"
+    else:
+        theirs_text = "not installed | -"
+    print(f"| road_morf | {args.road_batch / ours_s:,.0f} | {theirs_text} | {args.road_batch / limit_s:,.0f} | "
+          f"{limit_s / ours_s:.2f} | {args.road_batch / impute_s:,.0f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
@@ -40,9 +102,16 @@ def main():
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--chunk", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--road-batch", type=int, default=32)
+    parser.add_argument("--percentages", default="10,20,30,40,50,60,70,80,90")
+    parser.add_argument("--quantus-repeats", type=int, default=3)
+    parser.add_argument("--only-road", action="store_true", help="run only the ROAD section")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     keras.utils.disable_interactive_logging()
+    if args.only_road:
+        road_benchmark(args)
+        return
     model = build_model(args.size)
     images = tf.random.uniform((args.batch, args.size, args.size, 3))
     maps = explainers.GradCAM(model)(images)
@@ -71,6 +140,7 @@ def main():
             theirs_text = "not installed | -"
         print(f"| {name} | {args.batch / ours_s:,.0f} | {theirs_text} | "
               f"{args.batch / limit_s:,.0f} | {limit_s / ours_s:.2f} |")
+    road_benchmark(args)
 
 
 if __name__ == "__main__":
