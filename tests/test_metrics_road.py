@@ -61,6 +61,12 @@ def test_noisy_linear_noise_channels_first_and_registry():
                               fills.noisy_linear_fill(noise=0.0, data_format="channels_first")).numpy()
     np.testing.assert_allclose(np.transpose(first, (0, 2, 3, 1)), plain, atol=1e-6)
     assert "noisy_linear" in fills.FILLS
+    # Plain graph mode and a tf.data map (host side) give the XLA solver's result.
+    graph = fills.fill_masked(images, masks, fills.noisy_linear_fill(noise=0.0, jit_compile=False))
+    np.testing.assert_allclose(graph, plain, atol=1e-5)
+    mapped = tf.data.Dataset.from_tensor_slices((images, masks)).batch(2).map(
+        lambda x, m: fills.fill_masked(x, m, fills.noisy_linear_fill(noise=0.0)))
+    np.testing.assert_allclose(np.concatenate(list(mapped.as_numpy_iterator())), plain, atol=1e-5)
     for bad in ({"noise": -0.1}, {"tolerance": 0.0}, {"max_iterations": 0}):
         with pytest.raises(ValueError, match=f"Received: {next(iter(bad))}="):
             fills.noisy_linear_fill(**bad)
