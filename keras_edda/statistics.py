@@ -212,8 +212,10 @@ def compare_methods(table, reference, direction_of, family="metrics", alpha=0.05
     """The reference method against each other method, metric by metric.
 
     Args:
-        table: `{method: {metric: [one value per seed]}}`; every method's
-            values come from the same seeds in the same order.
+        table: `{method: {metric: [one value per seed]}}` (or
+            `{method: {metric: {"values": [...], ...}}}`, as `summary` and
+            the experiment's summaries give); every method's values come
+            from the same seeds in the same order.
         reference: the method compared against the others (e.g. `"edda"`).
         direction_of: `metric -> "higher" | "lower"` (a callable or a dict).
         family: which p-values are adjusted together by Holm: `"metrics"`
@@ -241,6 +243,8 @@ def compare_methods(table, reference, direction_of, family="metrics", alpha=0.05
     if family not in ("metrics", "table"):
         raise ValueError(f"`family` must be 'metrics' or 'table'. Received: family={family!r}")
     lookup = direction_of.__getitem__ if isinstance(direction_of, dict) else direction_of
+    table = {method: {metric: cell["values"] if isinstance(cell, dict) else cell for metric, cell in by_metric.items()}
+             for method, by_metric in table.items()}
     result = {}
     for metric, reference_values in table[reference].items():
         for other in table:

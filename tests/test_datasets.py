@@ -94,7 +94,7 @@ def test_too_few_images_per_class_is_an_error(tmp_path):
     folder = write_pngs(tmp_path / "f", [8, 2])
     with pytest.raises(ValueError, match="class_1.* has 2 images: too few.*needs at least"):
         datasets.load_folder(str(folder))
-    # Without a validation split three images suffice (train, test and one spare).
+    # Without a validation split three images suffice: a quarter of 3 rounds to one test image.
     with pytest.raises(ValueError, match="needs at least 3"):
         datasets.load_folder(str(folder), validation_fraction=0)
 

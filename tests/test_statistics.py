@@ -97,6 +97,9 @@ def test_compare_methods_verdicts_and_holm_across_metrics():
     assert result["deletion"]["none"]["difference_mean"] > 0
     assert result["accuracy"]["random"]["verdict"] == "worse"
     assert result["ece"]["none"]["verdict"] == "no significant difference"
+    summaries = {method: {metric: statistics.summary(values) for metric, values in by_metric.items()}
+                 for method, by_metric in table.items()}
+    assert statistics.compare_methods(summaries, "edda", directions) == result
     whole = statistics.compare_methods(table, "edda", directions.get, family="table")
     raw = [whole[m][o]["p_value"] for m in directions for o in ("none", "random")]
     assert [whole[m][o]["p_holm"] for m in directions for o in ("none", "random")] == pytest.approx(
