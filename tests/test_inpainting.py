@@ -170,14 +170,21 @@ def test_bad_inpainting_models_and_images_are_refused():
         train_inpainter(np.zeros((4, SIZE, SIZE, 1), "float32"), epochs=0)
 
 
-def test_cli_trains_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys):
+def test_cli_refuses_to_overwrite_and_to_write_other_than_keras(tmp_path, capsys):
     out = tmp_path / "inp.keras"
     out.write_text("precious")
-    argv = ["train-inpainter", "--out", str(out), "--epochs", "1", "--image-size", "16",
-            "--max-train", "64", "--filters", "4", "--verbose", "0"]
-    assert cli.main(argv) == 2
+    assert cli.main(["train-inpainter", "--out", str(out), "--epochs", "1"]) == 2
     assert "--overwrite" in capsys.readouterr().err and out.read_text() == "precious"
-    assert cli.main(argv + ["--overwrite"]) == 0
+    assert cli.main(["train-inpainter", "--out", str(tmp_path / "inp.h5")]) == 2
+    assert ".keras" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_trains_and_replaces_the_file_atomically(tmp_path, capsys):
+    out = tmp_path / "inp.keras"
+    out.write_text("precious")
+    assert cli.main(["train-inpainter", "--out", str(out), "--epochs", "1", "--image-size", "16",
+                     "--max-train", "64", "--filters", "4", "--verbose", "0", "--overwrite"]) == 0
     assert "hole MSE" in capsys.readouterr().out
     assert os.listdir(tmp_path) == ["inp.keras"]
     fill = fills.get(f"inpainter:{out}")
