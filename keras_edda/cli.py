@@ -14,6 +14,30 @@ class UserError(Exception):
     """A mistake in the command line: one line on stderr, exit code 2."""
 
 
+# Set by SIGINT. The KeyboardInterrupt the handler raises can be swallowed
+# when it lands in a finaliser (`__del__` of a TensorFlow object prints
+# "Exception ignored" and goes on); the flag is checked again after every
+# training batch and every run.
+_INTERRUPTED = threading.Event()
+
+
+def _on_sigint(signum, frame):
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+def _check_interrupted(*args, **kwargs):
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
+def _on_unraisable(unraisable):
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):
+        _INTERRUPTED.set()  # swallowed in a finaliser: acted on at the next check
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -145,6 +169,7 @@ def _edda_settings(args):
 
 def run_compare(args):
     """Trains none / random / edda over seeds and reports the comparison."""
+    import keras
     import tensorflow as tf
     from tqdm import tqdm
 
@@ -201,13 +226,15 @@ def run_compare(args):
                 if os.path.isdir(log_dir):  # events of an interrupted run
                     shutil.rmtree(log_dir)
                 model, scores = experiment.train_and_evaluate(
-                    method, seed, data, factory, settings, log_dir, verbose=args.verbose)
+                    method, seed, data, factory, settings, log_dir, verbose=args.verbose,
+                    callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=_check_interrupted)])
                 if seed == 0:
                     overlay.write_png(os.path.join(rows_dir, f"{method}.png"), overlay.image_grid(
                         [experiment.explanation_rows(model, images, settings.explainers[0])]))
                 runs.append({"method": method, "seed": seed, "scores": scores})
                 experiment.write_results(out, config, runs, settings.explainers)
                 progress.update(1)
+                _check_interrupted()
     except KeyboardInterrupt:
         progress.close()
         print(f"Interrupted: the {len(runs)} finished runs are in {out}/results.json",
@@ -424,10 +451,23 @@ def main(argv=None):
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    if threading.current_thread() is threading.main_thread():
+    _INTERRUPTED.clear()
+    previous = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
         # A process started in the background (`cmd &` in a script) inherits
         # SIGINT as ignored; Ctrl-C and `kill -INT` must still stop it.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _on_sigint)
+    sys.unraisablehook = _on_unraisable
+    try:
+        return _run(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous[0])
+        sys.unraisablehook = previous[1]
+
+
+def _run(argv):
     args = build_parser().parse_args(argv)
     if getattr(args, "seeds", 1) < 1:
         print("keras-edda: error: --seeds must be at least 1", file=sys.stderr)

@@ -112,8 +112,10 @@ def _augmentation(method, model, settings, steps_per_epoch):
     return edda_map_fn(model, "random", **edda)
 
 
-def train_and_evaluate(method, seed, data, factory, settings, log_dir=None, verbose=2):
+def train_and_evaluate(method, seed, data, factory, settings, log_dir=None, verbose=2, callbacks=()):
     """Trains one model with `method` and scores it on the test data.
+
+    `callbacks` are added to `fit`'s.
 
     Returns:
         `(model, scores)`: scores `{"accuracy": float, explainer: {metric:
@@ -141,7 +143,7 @@ def train_and_evaluate(method, seed, data, factory, settings, log_dir=None, verb
                 log_dir=log_dir, max_samples=settings.monitor_samples, num_images=4),
             keras.callbacks.TensorBoard(log_dir),
         ]
-    model.fit(train, epochs=settings.epochs, validation_data=test, callbacks=fit_callbacks,
+    model.fit(train, epochs=settings.epochs, validation_data=test, callbacks=fit_callbacks + list(callbacks),
               verbose=verbose, shuffle=False)
     _, accuracy = model.evaluate(*test, verbose=0)
     images = data.x_test[: settings.eval_samples]

@@ -303,3 +303,20 @@ def test_out_folder_refused_overwritten_and_resumed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the settings differ" in err and "epochs: 1 stored, 2 now" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_interrupt_swallowed_by_a_finaliser_still_stops_the_run():
+    class Finaliser:
+        def __del__(self):
+            raise KeyboardInterrupt  # where a SIGINT can land; Python only prints it
+
+    previous = sys.unraisablehook
+    sys.unraisablehook = cli._on_unraisable
+    try:
+        cli._INTERRUPTED.clear()
+        Finaliser()
+        with pytest.raises(KeyboardInterrupt):
+            cli._check_interrupted()  # after every batch and every run
+    finally:
+        sys.unraisablehook = previous
+        cli._INTERRUPTED.clear()
