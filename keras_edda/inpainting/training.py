@@ -219,5 +219,6 @@ def train_inpainter(data, epochs=20, batch_size=64, validation_data=None, valida
         model = build_inpainter(shape, filters=filters, depth=depth)
     trainer = InpainterTrainer(model, min_area, max_area, seed)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    trainer.fit(train, epochs=epochs, validation_data=validation, verbose=verbose, callbacks=callbacks)
+    trainer.fit(train, epochs=epochs, validation_data=validation, verbose=verbose, callbacks=callbacks,
+                shuffle=False)  # the dataset shuffles itself
     return model
