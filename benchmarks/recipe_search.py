@@ -1,7 +1,8 @@
 """Choose the training recipe of `keras-edda compare` on the validation split.
 
 Trains the built-in small CNN on the digits (32x32, the split of
-`keras_edda.datasets.load("digits")`, split seed 0) with a few recipes over
+`keras_edda.datasets.load("digits")`, split seed 0; or on `digits-canvas`,
+64x64) with a few recipes over
 several seeds and prints the validation accuracy of each (mean, std with
 ddof 1, minimum, per seed), the budget in optimiser steps and the seconds
 per seed. `--split test` scores the test split instead: run it once, for
@@ -9,6 +10,7 @@ the chosen recipe only.
 
     TF_CPP_MIN_LOG_LEVEL=2 python benchmarks/recipe_search.py
     TF_CPP_MIN_LOG_LEVEL=2 python benchmarks/recipe_search.py --configs default --split test
+    TF_CPP_MIN_LOG_LEVEL=2 python benchmarks/recipe_search.py --configs default --dataset digits-canvas
 """
 
 import argparse
@@ -28,7 +30,6 @@ CONFIGS = {
     "bn-cosine-12": (dict(epochs=12, learning_rate=3e-3), {}),
     "bn-cosine-20": (dict(epochs=20, learning_rate=3e-3), {}),
     "bn-cosine-20-lr1e-2": (dict(epochs=20, learning_rate=1e-2), {}),
-    "bn-cosine-20-w32": (dict(epochs=20, learning_rate=3e-3), dict(width=32)),
     "default": (recipes.DEFAULT.to_dict(), {}),
 }
 
@@ -51,11 +52,14 @@ def main():
                         help=f"comma-separated, of {', '.join(CONFIGS)}")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
+    parser.add_argument("--dataset", choices=("digits", "digits-canvas"), default="digits")
+    parser.add_argument("--image-size", type=int, help="default: 32 for digits, 64 for digits-canvas")
     args = parser.parse_args()
-    data = datasets.load("digits", image_size=32, split_seed=0)
+    size = args.image_size or (32 if args.dataset == "digits" else 64)
+    data = datasets.load(args.dataset, image_size=size, split_seed=0)
     info = data.split_info()
-    print(f"digits 32x32: {info['train']} train / {info['validation']} validation / {info['test']} test "
-          f"(split seed 0); accuracy on the {args.split} split; seeds 0..{args.seeds - 1}")
+    print(f"{args.dataset} {size}x{size}: {info['train']} train / {info['validation']} validation / "
+          f"{info['test']} test (split seed 0); accuracy on the {args.split} split; seeds 0..{args.seeds - 1}")
     print(f"{'config':<22}{'steps':>6}{'mean':>8}{'std':>8}{'min':>8}{'s/seed':>8}  per seed")
     for name in args.configs.split(","):
         settings, model_kwargs = CONFIGS[name]
