@@ -81,7 +81,7 @@ def solve_noisy_linear(images, mask, tolerance=1e-5, max_iterations=None):
     return known + mask * x
 
 
-# XLA fuses the solver's elementwise steps: about 8x faster on CPU than plain graph mode.
+# XLA fuses the solver's elementwise steps, which dominate its cost.
 _solve_compiled = tf.function(solve_noisy_linear, jit_compile=True, reduce_retracing=True)
 _solve_graph = tf.function(solve_noisy_linear, reduce_retracing=True)
 
