@@ -135,14 +135,14 @@ def _fraction(text):
 
 
 def _salient_target(text):
-    if text in ("uniform", "none"):
+    if text in ("uniform", "none", "decrease"):
         return text
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'uniform', 'none' or a number in (0, 1], got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected 'uniform', 'decrease', 'none' or a number in (0, 1], got {text!r}")
     if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected 'uniform', 'none' or a number in (0, 1], got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected 'uniform', 'decrease', 'none' or a number in (0, 1], got {text!r}")
     return value
 
 
@@ -157,7 +157,8 @@ def _user_errors(fn, *args, **kwargs):
 def _edda_settings(args):
     settings = {
         "fill": args.fill, "fill_value": args.fill_value,
-        "salient_target": args.salient_target, "keep_if_correct": args.keep_if_correct,
+        "salient_target": args.salient_target, "non_salient_target": args.non_salient_target,
+        "keep_if_correct": args.keep_if_correct, "margin": args.margin, "copies_weight": args.copies_weight,
         "rate": args.rate, "warmup_epochs": args.warmup_epochs,
     }
     if args.fraction is not None:
@@ -167,14 +168,70 @@ def _edda_settings(args):
     return settings
 
 
+def _method_list(text):
+    from keras_edda.methods import METHODS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = ["none", *sorted(METHODS)]
+    unknown = [name for name in names if name not in known]
+    if not names or unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct methods from {', '.join(known)} separated by commas, got {text!r}")
+    return names
+
+
+def _method_setting(text):
+    """`METHOD.NAME=VALUE`, the value read as JSON when it parses (numbers, true/false), else a string."""
+    import json
+
+    key, sep, value = text.partition("=")
+    method, dot, name = key.partition(".")
+    if not sep or not dot or not method or not name:
+        raise argparse.ArgumentTypeError(f"expected METHOD.NAME=VALUE (e.g. sgt.fraction=0.3), got {text!r}")
+    try:
+        value = json.loads(value)
+    except ValueError:
+        pass
+    return method, name, value
+
+
+def _eval_fill(text):
+    try:
+        return float(text)
+    except ValueError:
+        return _fill_name(text)
+
+
+def _method_settings(args):
+    """`{method: settings}` from the EDDA flags and `--method-setting`, checked now."""
+    settings = {"edda": _edda_settings(args)}
+    for method, name, value in args.method_setting or ():
+        if method not in args.methods:
+            raise UserError(f"--method-setting {method}.{name}: {method} is not in --methods")
+        settings.setdefault(method, {})[name] = value
+    return settings
+
+
+def _check_method_settings(method_settings, methods, explainer):
+    import keras
+
+    from keras_edda.experiments import protocol
+
+    probe = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="conv"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    settings = protocol.Settings(methods=methods, method_settings=method_settings, explainers=(explainer,))
+    for method in methods:
+        _user_errors(protocol.method_layer, method, probe, settings, 1)
+
+
 def run_compare(args):
-    """Trains none / random / edda over seeds and reports the comparison."""
+    """Trains each method over seeds with one recipe and reports the comparison."""
     import keras
     import tensorflow as tf
     from tqdm import tqdm
 
-    from keras_edda import _checks, datasets, experiment
-    from keras_edda.augment import check_settings
+    from keras_edda import _checks, datasets, experiment, recipes
+    from keras_edda.experiments import protocol, report
     from keras_edda.ops import overlay
 
     if args.fraction is not None and args.threshold is not None:
@@ -185,82 +242,111 @@ def run_compare(args):
     if args.resume and args.overwrite:
         raise UserError("set --resume or --overwrite, not both")
     _user_errors(_checks.check_writable_folder, out, "--out")
-    edda = _edda_settings(args)
-    warmup = edda.pop("warmup_epochs")
-    _user_errors(check_settings, **edda)
-    edda["warmup_epochs"] = warmup
-    data = _user_errors(datasets.load, args.dataset, data_dir=args.data_dir,
-                        download=args.download, image_size=args.image_size,
-                        channels=args.channels, max_examples=args.max_examples)
+    explainers = args.explainer or ["grad_cam"]
+    method_settings = _method_settings(args)
+    _check_method_settings(method_settings, args.methods, explainers[0])
+    recipe = _user_errors(recipes.Recipe, epochs=args.epochs, batch_size=args.batch_size,
+                          learning_rate=args.learning_rate, schedule=args.schedule)
+    settings = _user_errors(
+        protocol.Settings, methods=args.methods, seeds=args.seeds, recipe=recipe, surface=args.surface,
+        explainers=explainers, method_settings=method_settings, eval_fills=args.eval_fill,
+        eval_samples=args.eval_samples, monitor_samples=args.monitor_samples, num_images=args.num_images,
+        **_metric_selection(args.metric))
+    data = _user_errors(datasets.load, args.dataset, data_dir=args.data_dir, download=args.download,
+                        image_size=args.image_size, channels=args.channels, max_examples=args.max_examples,
+                        validation_fraction=args.validation_fraction, split_seed=args.split_seed)
     if args.max_train:
         data.x_train, data.y_train = data.x_train[:args.max_train], data.y_train[:args.max_train]
+    if not len(data.x_val):
+        raise UserError("the validation split is empty; use --validation-fraction > 0")
     factory = _user_errors(experiment.ModelFactory, args.model, data.image_shape, data.num_classes)
-    settings = experiment.Settings(
-        seeds=args.seeds, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, explainers=args.explainer or ["grad_cam"],
-        eval_samples=args.eval_samples, monitor_samples=args.monitor_samples,
-        num_images=args.num_images, edda=edda)
     config = {"dataset": data.name, "model": args.model, "image_shape": list(data.image_shape),
-              "num_classes": data.num_classes, "train_images": len(data.x_train),
-              "test_images": len(data.x_test), **settings.to_dict()}
+              "num_classes": data.num_classes, "split": data.split_info(),
+              "optimizer_steps": protocol.steps_budget(settings, len(data.x_train)), **settings.to_dict()}
     runs = _start_output(out, config, args.resume, args.overwrite)
-    print(f"Data {data.name}: {len(data.x_train)} train / {len(data.x_test)} test images "
-          f"{data.image_shape}, {data.num_classes} classes. Output: {out}")
+    print(f"Data {data.name}: {len(data.x_train)} train / {len(data.x_val)} validation / {len(data.x_test)} test "
+          f"images {data.image_shape}, {data.num_classes} classes. Methods {', '.join(settings.methods)} "
+          f"({settings.surface} surface), {config['optimizer_steps']} optimiser steps each. Output: {out}")
     if runs:
         print(f"Resuming: {len(runs)} finished runs in {out}/results.json are kept")
     images = data.x_test[:settings.num_images]
     rows_dir = os.path.join(out, "explanations")
     os.makedirs(rows_dir, exist_ok=True)
-    overlay.write_png(os.path.join(rows_dir, "input.png"),
-                      overlay.image_grid([experiment.input_row(images)]))
+    overlay.write_png(os.path.join(rows_dir, "input.png"), overlay.image_grid([experiment.input_row(images)]))
     finished = {(run["method"], run["seed"]) for run in runs}
-    total = len(experiment.METHODS) * settings.seeds
-    progress = tqdm(total=total, initial=len(finished), desc="compare", unit="run")
+    progress = tqdm(total=len(settings.methods) * settings.seeds, initial=len(finished), desc="compare",
+                    unit="run")
     try:
         for seed in range(settings.seeds):
-            for method in experiment.METHODS:
+            for method in settings.methods:
                 if (method, seed) in finished:
                     continue
                 progress.set_postfix_str(f"{method}, seed {seed}")
                 log_dir = os.path.join(out, "tensorboard", f"{method}_seed{seed}")
                 if os.path.isdir(log_dir):  # events of an interrupted run
                     shutil.rmtree(log_dir)
-                model, scores = experiment.train_and_evaluate(
+                model, record = protocol.run(
                     method, seed, data, factory, settings, log_dir, verbose=args.verbose,
                     callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=_check_interrupted)])
                 if seed == 0:
                     overlay.write_png(os.path.join(rows_dir, f"{method}.png"), overlay.image_grid(
                         [experiment.explanation_rows(model, images, settings.explainers[0])]))
-                runs.append({"method": method, "seed": seed, "scores": scores})
-                experiment.write_results(out, config, runs, settings.explainers)
-                progress.update(1)
+                runs.append(record)
+                experiment.write_results(out, config, runs)
                 _check_interrupted()
+                progress.update(1)
     except KeyboardInterrupt:
         progress.close()
-        print(f"Interrupted: the {len(runs)} finished runs are in {out}/results.json",
-              file=sys.stderr)
+        print(f"Interrupted: the {len(runs)} finished runs are in {out}/results.json", file=sys.stderr)
         raise
     progress.close()
-    summaries = experiment.write_results(out, config, runs, settings.explainers)
-    for explainer, summary in summaries.items():
-        seeds = f"{settings.seeds} seed{'s' if settings.seeds > 1 else ''}"
-        print(f"\n{explainer} on {data.name} ({seeds}, mean ± std; "
-              f"{settings.eval_samples} test images for the alignment metrics):")
-        print(experiment.format_table(summary))
-        experiment.plot_summary(summary, os.path.join(out, f"metrics_{explainer}.png"),
-                                f"{data.name}, {explainer}, {seeds}")
+    experiment.write_results(out, config, runs)
+    path = report.write(out)
+    seeds, result_tables = report.tables(runs, settings.methods)
+    print()
+    for check, met, evidence in report.targets(result_tables, config):
+        print(f"{'yes' if met else ('no ' if met is False else 'n/a')}  {check}: {evidence}")
+    print()
+    print(experiment.format_table(result_tables["model"], "model"))
+    first = f"{explainers[0]} / {protocol.FILL_FREE}"
+    if first in result_tables:
+        print()
+        print(experiment.format_table(result_tables[first], first))
     grid = [_read_png(path) for path in (os.path.join(rows_dir, f"{name}.png")
-                                         for name in ("input",) + experiment.METHODS)
+                                         for name in ("input",) + settings.methods)
             if os.path.exists(path)]
     overlay.write_png(os.path.join(out, "explanations.png"), tf.concat(grid, axis=0), scale=3)
-    print(f"\nResults: {out}/results.json, {out}/results.csv")
-    print(f"Plots: {out}/metrics_{settings.explainers[0]}.png (bar chart), "
-          f"{out}/explanations.png (rows: input, none, random, edda; seed 0)")
+    print(f"\nReport: {path} (every table, per-seed values, intervals, Holm-adjusted verdicts), {out}/report.png")
+    print(f"Results: {out}/results.json, {out}/results.csv")
+    print(f"Explanations: {out}/explanations.png (rows: input, {', '.join(settings.methods)}; seed 0)")
     print(f"TensorBoard: tensorboard --logdir {out}/tensorboard")
 
 
+def _metric_selection(names):
+    """`fill_metrics` / `fill_free_metrics` of `protocol.Settings` from `--metric` flags."""
+    from keras_edda.experiments import protocol
+
+    if not names:
+        return {}
+    known = protocol.FILL_METRICS + protocol.FILL_FREE_METRICS
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UserError(f"unknown --metric {unknown[0]!r}; known: {', '.join(known)}")
+    return {"fill_metrics": [n for n in names if n in protocol.FILL_METRICS],
+            "fill_free_metrics": [n for n in names if n in protocol.FILL_FREE_METRICS]}
+
+
+def run_report(args):
+    """Writes report.md and report.png of a compare output folder."""
+    from keras_edda.experiments import report
+
+    path = _user_errors(report.write, args.out_dir)
+    print(f"Wrote {path} and {os.path.join(args.out_dir, 'report.png')}")
+
+
 # What `compare` writes into its output folder.
-_OUTPUTS = ("results.json", "results.csv", "explanations.png", "explanations", "tensorboard")
+_OUTPUTS = ("results.json", "results.csv", "explanations.png", "explanations", "tensorboard", "report.md",
+            "report.png")
 
 
 def _start_output(out, config, resume, overwrite):
@@ -282,16 +368,16 @@ def _start_output(out, config, resume, overwrite):
                 raise UserError(f"--resume: the settings differ from the run in {out} ({difference}); "
                                 "use the same settings, --overwrite or another --out")
             runs = stored["runs"]
-            experiment.write_results(out, config, runs, config["explainers"])
+            experiment.write_results(out, config, runs)
             return runs
         if not overwrite:
             raise UserError(f"--out {out} is not empty; use --resume to continue the run in it, "
                             "--overwrite to replace it, or another folder")
         for name in os.listdir(out):
             path = os.path.join(out, name)
-            if name in _OUTPUTS or (name.startswith("metrics_") and name.endswith(".png")):
+            if name in _OUTPUTS:
                 shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-    experiment.write_results(out, config, [], config["explainers"])
+    experiment.write_results(out, config, [])
     return []
 
 
@@ -357,6 +443,13 @@ def run_explain(args):
         print(f"{file}: predicted class {label} -> {path}")
 
 
+def recipes_default(name):
+    """A setting of the default recipe (`keras_edda.recipes.DEFAULT`)."""
+    from keras_edda import recipes
+
+    return getattr(recipes.DEFAULT, name)
+
+
 def build_parser():
     from keras_edda.explainers import EXPLAINERS
     from keras_edda.ops.fills import FILLS
@@ -374,29 +467,45 @@ def build_parser():
     demo.set_defaults(handler=run_demo)
 
     compare = commands.add_parser(
-        "compare", help="train none / random / edda over seeds and compare accuracy and alignment",
-        description="Trains the same architecture without augmentation (none), with random "
-                    "occlusion of the same area (random) and with EDDA (edda), over --seeds "
-                    "seeds, and scores each on the held-out data: accuracy and every alignment "
-                    "metric for every --explainer.")
+        "compare", help="train each method over seeds with one recipe and compare accuracy, calibration "
+                        "and alignment with paired statistics",
+        description="Trains the same architecture with each of --methods (none: no augmentation; random: "
+                    "random occlusion of the area EDDA occludes; edda; sgt: saliency-guided training; cutout) "
+                    "over --seeds seeds with one recipe, fits on the train split watching the validation "
+                    "split, and scores the test split once: accuracy, calibration, and every alignment metric "
+                    "of every --explainer under every --eval-fill, next to random maps. Writes results.json, "
+                    "report.md (paired statistics, Holm-adjusted verdicts) and plots.")
     data = compare.add_argument_group("data")
     data.add_argument("--dataset", default="digits",
-                      help="'digits' (embedded, no network; default), 'tfds:NAME' or 'folder:PATH'")
+                      help="'digits' (embedded, no network; default), 'digits-canvas' (digits on a cluttered "
+                           "64x64 canvas with object masks), 'tfds:NAME' or 'folder:PATH'")
     data.add_argument("--data-dir", help="tfds data directory")
     data.add_argument("--download", action="store_true",
                       help="let tfds download (off by default: offline, tfds otherwise retries)")
-    data.add_argument("--image-size", type=_positive_int, default=32, help="side of the images (32)")
+    data.add_argument("--image-size", type=_positive_int, default=None,
+                      help="side of the images (32; 64 for digits-canvas)")
     data.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: the data's)")
     data.add_argument("--max-examples", type=_positive_int, help="most examples per tfds split")
     data.add_argument("--max-train", type=_positive_int, help="use only the first N training images")
-    training = compare.add_argument_group("training")
+    data.add_argument("--validation-fraction", type=_fraction, default=0.15,
+                      help="share of the non-test images held out for validation (0.15)")
+    data.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split (0)")
+    training = compare.add_argument_group("training (one recipe for every method)")
+    training.add_argument("--methods", type=_method_list, default=["none", "random", "edda"],
+                          help="comma-separated methods: none, and the registered method layers "
+                               "(random, edda, sgt, cutout, ...); default none,random,edda")
+    training.add_argument("--surface", choices=("map", "layer"), default="map",
+                          help="the methods as tf.data map functions (map, default) or as layers inside the model")
     training.add_argument("--model", default="cnn",
                           help="'cnn' (default), 'resnet', or a .keras file (architecture re-initialised per run)")
     training.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds (3)")
-    training.add_argument("--epochs", type=_positive_int, default=10, help="epochs per run (10)")
-    training.add_argument("--batch-size", type=_positive_int, default=64)
-    training.add_argument("--learning-rate", type=_positive_float, default=3e-3)
-    edda = compare.add_argument_group("EDDA settings (see docs/edda.md)")
+    training.add_argument("--epochs", type=_positive_int, default=recipes_default("epochs"),
+                          help=f"epochs per run ({recipes_default('epochs')})")
+    training.add_argument("--batch-size", type=_positive_int, default=recipes_default("batch_size"))
+    training.add_argument("--learning-rate", type=_positive_float, default=recipes_default("learning_rate"),
+                          help="peak learning rate of AdamW")
+    training.add_argument("--schedule", choices=("cosine", "constant"), default=recipes_default("schedule"))
+    edda = compare.add_argument_group("EDDA settings (see docs/edda.md); random occlusion shares them")
     edda.add_argument("--threshold", type=_fraction,
                       help="salient = normalised map above it (default 0.5, the authors')")
     edda.add_argument("--fraction", type=_fraction, help="salient = this share of the top pixels instead")
@@ -405,19 +514,35 @@ def build_parser():
     edda.add_argument("--fill-value", type=_finite_float, default=0.0,
                       help="value of the constant fill (0.0)")
     edda.add_argument("--salient-target", type=_salient_target, default="uniform",
-                      help="'uniform' (default), 'none' or a smoothing alpha in (0, 1]")
+                      help="'uniform' (default), 'decrease', 'none' or a smoothing alpha in (0, 1]")
+    edda.add_argument("--non-salient-target", choices=("label", "consistency"), default="label",
+                      help="target of the non-salient copies (label)")
+    edda.add_argument("--margin", type=_fraction, default=0.1, help="the fall 'decrease' asks for (0.1)")
+    edda.add_argument("--copies-weight", type=_finite_float, default=1.0,
+                      help="weight of the copies relative to the originals (1.0)")
     edda.add_argument("--no-keep-if-correct", dest="keep_if_correct", action="store_false",
                       help="keep non-salient copies even when misclassified")
     edda.add_argument("--warmup-epochs", type=_non_negative_int, default=0, help="epochs without copies (0)")
     edda.add_argument("--rate", type=_finite_float, default=1.0, help="share of images that get copies (1.0)")
+    edda.add_argument("--method-setting", action="append", type=_method_setting, metavar="METHOD.NAME=VALUE",
+                      help="a setting of another method layer, e.g. sgt.fraction=0.3 (repeatable)")
     report = compare.add_argument_group("evaluation and output")
     report.add_argument("--explainer", action="append", type=_explainer_name,
                         help=f"a registered explainer ({', '.join(sorted(EXPLAINERS))}) to score; "
                              "repeat the flag for several (default grad_cam); the first one drives EDDA")
-    report.add_argument("--eval-samples", type=_positive_int, default=256,
-                        help="test images for the alignment metrics (256)")
+    report.add_argument("--eval-fill", action="append", type=_eval_fill,
+                        help="a fill the occlusion metrics are scored under (repeatable); default: the "
+                             "training fill, blur and noisy_linear")
+    report.add_argument("--metric", action="append",
+                        help="an alignment metric to score (repeatable); default: deletion_auc, "
+                             "deletion_auc_normalized, insertion_auc, insertion_auc_normalized, average_drop, "
+                             "salient_occlusion_drop, non_salient_agreement under every --eval-fill, and "
+                             "road_morf, road_lerf, saliency_metric once (pointing games where the data has "
+                             "object masks)")
+    report.add_argument("--eval-samples", type=_positive_int, default=128,
+                        help="test images for the alignment metrics (128)")
     report.add_argument("--monitor-samples", type=_positive_int, default=32,
-                        help="test images the TensorBoard curves follow each epoch (32)")
+                        help="validation images the TensorBoard curves follow each epoch (32)")
     report.add_argument("--num-images", type=_positive_int, default=6,
                         help="test images in explanations.png (6)")
     report.add_argument("--out", help="output folder (default runs/<timestamp>); one that holds files "
@@ -429,6 +554,14 @@ def build_parser():
                         help="replace the results of an earlier run in --out")
     report.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras' fit verbosity")
     compare.set_defaults(handler=run_compare)
+
+    report_command = commands.add_parser(
+        "report", help="write report.md and report.png from a compare output folder",
+        description="Reads OUT_DIR/results.json and writes OUT_DIR/report.md (tables per explainer and "
+                    "evaluation fill, per-seed values, paired differences with bootstrap intervals, "
+                    "Holm-adjusted p-values and verdicts) and OUT_DIR/report.png.")
+    report_command.add_argument("out_dir", help="the --out folder of a keras-edda compare run")
+    report_command.set_defaults(handler=run_report)
 
     explain = commands.add_parser("explain", help="heatmap overlays of a saved model's explanations")
     explain.add_argument("--model", required=True, help="a .keras file")

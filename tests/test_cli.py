@@ -17,9 +17,8 @@ import tensorflow_datasets as tfds
 from keras_edda import cli, experiment, explainers, models
 
 TINY = ["--seeds", "1", "--epochs", "1", "--max-train", "48", "--eval-samples", "6",
-        "--monitor-samples", "4", "--num-images", "2", "--verbose", "0"]
-METRIC_KEYS = {"accuracy", "average_drop", "increase_in_confidence", "deletion_auc",
-               "insertion_auc", "salient_occlusion_drop", "non_salient_agreement"}
+        "--monitor-samples", "4", "--num-images", "2", "--verbose", "0",
+        "--metric", "deletion_auc", "--metric", "road_morf", "--eval-fill", "blur"]
 
 
 def compare(tmp_path, *extra):
@@ -42,38 +41,69 @@ def write_png_folder(root, classes=2, per_class=8, size=12, rgb=True):
 def test_compare_on_the_embedded_digits(tmp_path, capsys):
     code, out = compare(tmp_path)
     assert code == 0
-    for name in ("results.json", "results.csv", "metrics_grad_cam.png", "explanations.png"):
+    for name in ("results.json", "results.csv", "report.md", "report.png", "explanations.png"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
-    assert set(results) >= {"config", "results"}
-    assert set(results["results"]) == {"none", "random", "edda"}
-    for method, by_metric in results["results"].items():
-        assert set(by_metric) == METRIC_KEYS, method
-        for stats in by_metric.values():
-            assert set(stats) == {"mean", "std", "values"} and len(stats["values"]) == 1
-            assert np.isfinite(stats["mean"])
+    assert set(results) >= {"config", "runs", "summaries", "comparisons", "seeds"}
+    assert sorted(run["method"] for run in results["runs"]) == ["edda", "none", "random"]
+    for run in results["runs"]:
+        scores = run["scores"]
+        assert set(scores) == {"accuracy", "ece", "mean_confidence", "grad_cam"}
+        assert set(scores["grad_cam"]) == {"blur", "fill-free"}
+        assert set(scores["grad_cam"]["blur"]) == {"deletion_auc", "deletion_auc_random", "deletion_auc_gain"}
+        assert set(scores["grad_cam"]["fill-free"]) == {"road_morf", "road_morf_random", "road_morf_gain"}
+        assert all(np.isfinite(v) for v in scores["grad_cam"]["blur"].values())
+        assert run["optimizer_steps"] == 1 and run["train_seconds"] > 0
     assert results["config"]["dataset"] == "digits"
+    assert results["config"]["split"]["validation"] > 0
     runs = sorted(os.listdir(out / "tensorboard"))
     assert runs == ["edda_seed0", "none_seed0", "random_seed0"]
     assert os.listdir(out / "tensorboard" / "edda_seed0" / "validation")
     printed = capsys.readouterr().out
-    assert "better" in printed and "EDDA" in printed and "results.json" in printed
+    assert "better" in printed and "report.md" in printed and "results.json" in printed
     header = (out / "results.csv").read_text().splitlines()[0]
-    assert header == "explainer,method,metric,better,mean,std,values"
+    assert header == "method,seed,explainer,fill,metric,value"
+
+
+def test_compare_two_fills_three_methods_gives_per_seed_values_intervals_and_holm(tmp_path):
+    code, out = compare(tmp_path, "--seeds", "2", "--methods", "none,edda,sgt", "--eval-fill", "0",
+                        "--max-train", "32", "--batch-size", "32")
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == [0, 1]
+    assert set(results["comparisons"]) == {"model", "grad_cam / blur", "grad_cam / constant 0",
+                                           "grad_cam / fill-free"}
+    summary = results["summaries"]["grad_cam / blur"]["sgt"]["deletion_auc"]
+    assert len(summary["values"]) == 2 and summary["std"] is not None
+    cell = results["comparisons"]["grad_cam / blur"]["deletion_auc"]["sgt"]
+    assert {"difference_mean", "ci_low", "ci_high", "p_value", "p_holm", "test", "verdict"} <= set(cell)
+    assert cell["test"] in ("paired_t", "none") and cell["p_holm"] >= cell["p_value"] - 1e-12
+    report = (out / "report.md").read_text()
+    assert "edda − sgt" in report and "per-seed values" in report and "Holm" in report
+    assert cli.main(["report", str(out)]) == 0
 
 
 def test_compare_on_tfds_mock_data_two_explainers(tmp_path):
     with tfds.testing.mock_data(num_examples=24):
         code, out = compare(tmp_path, "--dataset", "tfds:mnist", "--image-size", "16",
-                            "--model", "resnet",
+                            "--model", "resnet", "--methods", "none,edda",
                             "--explainer", "grad_cam", "--explainer", "saliency")
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["dataset"] == "tfds:mnist"
     assert results["config"]["image_shape"] == [16, 16, 1]
     assert results["config"]["model"] == "resnet"
-    assert set(results["results_by_explainer"]) == {"grad_cam", "saliency"}
-    assert (out / "metrics_saliency.png").exists()
+    assert {"grad_cam", "saliency"} <= set(results["runs"][0]["scores"])
+
+
+def test_compare_layer_surface_and_copy_statistics(tmp_path):
+    code, out = compare(tmp_path, "--methods", "edda,cutout", "--surface", "layer", "--max-train", "32")
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    edda = next(run for run in results["runs"] if run["method"] == "edda")
+    assert set(edda["copies"][0]) == {"non_salient_area", "non_salient_used", "salient_area", "salient_used"}
+    assert 0.0 < edda["copies"][0]["salient_area"] < 1.0
+    assert results["config"]["surface"] == "layer"
 
 
 def test_compare_on_a_folder_with_a_saved_model(tmp_path):
@@ -85,7 +115,7 @@ def test_compare_on_a_folder_with_a_saved_model(tmp_path):
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["num_classes"] == 2
-    assert results["config"]["edda"]["fraction"] == 0.3
+    assert results["config"]["method_settings"]["edda"]["fraction"] == 0.3
 
 
 def test_model_factory_reinitialises_a_saved_model(tmp_path):
@@ -121,7 +151,7 @@ def segmentation_model(tmp_path):
                                   "empty_folder", "seeds", "threshold_and_fraction",
                                   "warmup", "negative_rate", "zero_rate", "nan_fill", "nan_rate",
                                   "unwritable_out", "explainer", "resume_and_overwrite",
-                                  "segmentation_model"])
+                                  "segmentation_model", "method", "eval_fill", "method_setting", "metric"])
 def test_bad_input_gives_one_line_and_non_zero_exit(case, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -137,6 +167,11 @@ def test_bad_input_gives_one_line_and_non_zero_exit(case, tmp_path, capsys):
                            f"Cannot write to `--out`: Not a directory. Received: --out='{a_file / 'out'}'"),
         "explainer": (["--explainer", "gradcam"], "unknown explainer 'gradcam'; registered: "),
         "resume_and_overwrite": (["--resume", "--overwrite"], "not both"),
+        "method": (["--methods", "none,magic"], "expected distinct methods from none"),
+        "eval_fill": (["--eval-fill", "smudge"], "unknown fill 'smudge'"),
+        "method_setting": (["--methods", "none,sgt", "--method-setting", "sgt.fraction=1.5"],
+                           "Received: fraction=1.5"),
+        "metric": (["--metric", "accuracy"], "unknown --metric 'accuracy'"),
         "segmentation_model": (["--model", segmentation_model(tmp_path)], "is not a classifier"),
         "dataset": (["--dataset", "imagenet"], "Unknown dataset"),
         "data_dir": (["--dataset", "tfds:mnist", "--data-dir", str(tmp_path / "none")],
@@ -255,15 +290,14 @@ def test_a_registered_explainer_is_a_command_line_choice(tmp_path, capsys):
 
 
 def test_results_are_written_atomically(tmp_path):
-    config = {"seeds": 1}
-    runs = [{"method": "none", "seed": 0, "scores": {"accuracy": 0.5, "grad_cam": {
-        m: 0.5 for m in experiment.ALL_METRICS}}}]
-    experiment.write_results(str(tmp_path), config, runs, ["grad_cam"])
+    config = {"seeds": 1, "methods": ["none"]}
+    runs = [{"method": "none", "seed": 0, "scores": {"accuracy": 0.5, "grad_cam": {"blur": {"deletion_auc": 0.5}}}}]
+    experiment.write_results(str(tmp_path), config, runs)
     before = (tmp_path / "results.json").read_text()
-    broken = runs + [{"method": "edda", "seed": 0, "scores": {"accuracy": 0.5, "grad_cam": {
-        m: object() for m in experiment.ALL_METRICS}}}]
+    broken = runs + [{"method": "none", "seed": 1, "scores": {"accuracy": 0.5, "grad_cam": {
+        "blur": {"deletion_auc": object()}}}}]
     with pytest.raises(TypeError):
-        experiment.write_results(str(tmp_path), config, broken, ["grad_cam"])
+        experiment.write_results(str(tmp_path), config, broken)
     assert (tmp_path / "results.json").read_text() == before  # whole, and the old one
     assert sorted(os.listdir(tmp_path)) == ["results.csv", "results.json"]  # no temporary left
 
@@ -272,15 +306,15 @@ def test_out_folder_refused_overwritten_and_resumed(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    (out / "metrics_old.png").write_bytes(b"stale")
+    (out / "report.png").write_bytes(b"stale")
     small = ["--max-train", "16", "--batch-size", "16"]
     code, _ = compare(tmp_path, *small)
     assert code == 2 and "is not empty; use --resume" in capsys.readouterr().err
-    assert (out / "metrics_old.png").exists()
+    assert (out / "report.png").read_bytes() == b"stale"
 
     code, _ = compare(tmp_path, *small, "--overwrite")
     assert code == 0
-    assert (out / "notes.txt").read_text() == "mine" and not (out / "metrics_old.png").exists()
+    assert (out / "notes.txt").read_text() == "mine" and (out / "report.png").read_bytes() != b"stale"
     results = json.loads((out / "results.json").read_text())
     assert len(results["runs"]) == 3
 

@@ -1,0 +1,300 @@
+"""One run of the comparison: train a model with one method on one seed, score it once.
+
+The protocol, the same for every method:
+
+1. the same architecture, fresh weights seeded by the run's seed;
+2. the same recipe (`keras_edda.recipes.Recipe`): optimiser, schedule and a
+   budget in optimiser steps (epochs x batches of original images; the
+   copies a method adds grow a batch, not the number of steps);
+3. `fit` watches the validation split (the alignment callback too); the
+   test split is scored once, at the end;
+4. scores: accuracy, expected calibration error and mean confidence on the
+   test images, and for every explainer every alignment metric under every
+   evaluation fill, each next to the same metric on random maps (the
+   explanation's gain over random maps), plus the fill-free judges (ROAD,
+   the saliency metric, and the pointing games where the data has object
+   masks).
+"""
+
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_edda import callbacks as callbacks_lib
+from keras_edda import explainers as explainers_lib
+from keras_edda import methods as methods_lib
+from keras_edda import metrics as metrics_lib
+from keras_edda import recipes
+from keras_edda.data import method_map_fn
+
+NONE = "none"
+# Metrics that replace pixels, scored under every evaluation fill.
+FILL_METRICS = ("deletion_auc", "deletion_auc_normalized", "insertion_auc", "insertion_auc_normalized",
+                "average_drop", "salient_occlusion_drop", "non_salient_agreement")
+# Metrics with a removal of their own (ROAD's noisy linear imputation, the
+# saliency metric's crop), scored once.
+FILL_FREE_METRICS = ("road_morf", "road_lerf", "saliency_metric")
+LOCALIZATION = ("pointing_game", "energy_pointing_game")
+FILL_FREE = "fill-free"
+MODEL_METRICS = ("accuracy", "ece", "mean_confidence")
+SURFACES = ("map", "layer")
+
+
+def direction(metric):
+    """`"higher"` or `"lower"`: which values of a metric are better."""
+    if metric.endswith("_gain") or metric in ("accuracy",):
+        return "higher"
+    if metric in ("ece",):
+        return "lower"
+    if metric == "mean_confidence":
+        return "higher"
+    registry = {**metrics_lib.METRICS, **metrics_lib.LOCALIZATION_METRICS}
+    return registry[metric].score_direction
+
+
+def fill_label(fill):
+    """How a fill is named in tables: its name, or the constant's value."""
+    return f"constant {fill:g}" if isinstance(fill, (int, float)) else str(fill)
+
+
+class Settings:
+    """What `keras-edda compare` runs (see `keras-edda compare -h`).
+
+    Args:
+        methods: method names: `"none"` and names of
+            `keras_edda.methods.METHODS` (`"random"`, `"edda"`, `"sgt"`,
+            `"cutout"`, ...).
+        seeds: number of seeds; every seed trains every method.
+        recipe: the `keras_edda.recipes.Recipe` every method trains with.
+        surface: `"map"` (the methods' map functions in `tf.data`) or
+            `"layer"` (the method layer inside the model).
+        explainers: explainer names; the first one drives the methods that
+            explain (EDDA's `explainer`), all are scored.
+        method_settings: `{method: {setting: value}}` passed to the method
+            layers (e.g. EDDA's `threshold`, `salient_target`).
+        eval_fills: fills the occlusion metrics are scored under; the
+            default is the training fill plus `"blur"` and `"noisy_linear"`,
+            which no method trains on.
+        eval_samples: test images the alignment metrics score.
+        monitor_samples: validation images the callback follows per epoch.
+        num_images: images of the explanation grid.
+        random_maps_seed: seed of the random maps the gains are taken against.
+        fill_metrics: the metrics scored under every evaluation fill.
+        fill_free_metrics: the metrics scored once (ROAD, the saliency metric).
+    """
+
+    def __init__(self, methods=(NONE, "random", "edda"), seeds=3, recipe=None, surface="map",
+                 explainers=("grad_cam",), method_settings=None, eval_fills=None, eval_samples=128,
+                 monitor_samples=32, num_images=6, random_maps_seed=0, fill_metrics=FILL_METRICS,
+                 fill_free_metrics=FILL_FREE_METRICS):
+        self.methods = tuple(methods)
+        for method in self.methods:
+            if method != NONE:
+                methods_lib.get(method)
+        if not self.methods:
+            raise ValueError(f"`methods` must name at least one method. Received: methods={methods!r}")
+        self.seeds = seeds
+        self.recipe = recipe or recipes.DEFAULT
+        if surface not in SURFACES:
+            raise ValueError(f"`surface` must be one of {list(SURFACES)}. Received: surface={surface!r}")
+        self.surface = surface
+        self.explainers = tuple(explainers)
+        for explainer in self.explainers:
+            explainers_lib.name_of(explainer)
+        self.method_settings = {m: dict(s) for m, s in (method_settings or {}).items()}
+        training_fill = self.method_settings.get("edda", {}).get("fill", "constant")
+        if training_fill == "constant":
+            training_fill = float(self.method_settings.get("edda", {}).get("fill_value", 0.0))
+        self.eval_fills = tuple(eval_fills) if eval_fills else (training_fill, "blur", "noisy_linear")
+        for fill in self.eval_fills:
+            from keras_edda.ops import fills
+
+            fills.get(fill)
+        self.eval_samples = eval_samples
+        self.monitor_samples = monitor_samples
+        self.num_images = num_images
+        self.random_maps_seed = random_maps_seed
+        self.fill_metrics = tuple(fill_metrics)
+        self.fill_free_metrics = tuple(fill_free_metrics)
+        for name in self.fill_metrics + self.fill_free_metrics:
+            metrics_lib.get(name)
+
+    def to_dict(self):
+        """The settings as a JSON-ready dict (for results.json)."""
+        return {"methods": list(self.methods), "seeds": self.seeds, "recipe": self.recipe.to_dict(),
+                "surface": self.surface, "explainers": list(self.explainers),
+                "method_settings": self.method_settings, "eval_fills": [fill_label(f) for f in self.eval_fills],
+                "eval_samples": self.eval_samples, "monitor_samples": self.monitor_samples,
+                "num_images": self.num_images, "random_maps_seed": self.random_maps_seed,
+                "fill_metrics": list(self.fill_metrics), "fill_free_metrics": list(self.fill_free_metrics)}
+
+
+def method_layer(method, classifier, settings, steps_per_epoch):
+    """The method layer of `method` on `classifier`, or `None` for `"none"`.
+
+    `"random"` shares EDDA's settings (its fair baseline) and matches the
+    area of the first explainer's masks; a method whose `driven_by` names
+    an explainer argument gets the first explainer there.
+    """
+    if method == NONE:
+        return None
+    cls = methods_lib.get(method)
+    kwargs = dict(settings.method_settings.get(method, {}))
+    if method == "random":
+        kwargs = {**settings.method_settings.get("edda", {}), **kwargs}
+    epochs = kwargs.pop("warmup_epochs", 0)
+    if epochs:
+        kwargs.update(warmup_epochs=epochs, steps_per_epoch=steps_per_epoch)
+    if cls.driven_by is not None:
+        kwargs.setdefault(cls.driven_by, settings.explainers[0])
+    return cls(classifier, **kwargs)
+
+
+class CopyStatistics(keras.callbacks.Callback):
+    """Per epoch: each copy kind's mean replaced area and share of copies used.
+
+    Adds `copies_<name>_area` / `copies_<name>_used` to the epoch's logs (so
+    `keras.callbacks.TensorBoard` writes them in the train run) and keeps
+    them in `history`.
+
+    Args:
+        layer: the method layer.
+    """
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+        self.history = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.layer.reset_statistics()
+
+    def on_epoch_end(self, epoch, logs=None):
+        stats = self.layer.statistics()
+        self.history.append(stats)
+        if logs is not None:
+            logs.update({f"copies_{key}": value for key, value in stats.items()})
+
+
+def one_hot(labels, num_classes):
+    return keras.utils.to_categorical(labels, num_classes).astype("float32")
+
+
+def train(method, seed, data, factory, settings, log_dir=None, verbose=2, callbacks=()):
+    """Trains one model with `method` on seed `seed`.
+
+    Returns:
+        `(classifier, record)`; `record` holds `"copies"` (per-epoch copy
+        statistics), `"train_seconds"` and `"optimizer_steps"`.
+    """
+    keras.utils.set_random_seed(seed)
+    classifier = factory.build()
+    recipe = settings.recipe
+    num_train = len(data.x_train)
+    steps_per_epoch = recipe.steps_per_epoch(num_train)
+    layer = method_layer(method, classifier, settings, steps_per_epoch)
+    num_classes = data.num_classes
+    y_train = one_hot(data.y_train, num_classes)
+    validation = (data.x_val, one_hot(data.y_val, num_classes)) if len(data.x_val) else None
+    fit_callbacks = []
+    if layer is not None:
+        fit_callbacks.append(CopyStatistics(layer))
+    if log_dir is not None and validation is not None:
+        fit_callbacks += [
+            callbacks_lib.AlignmentCallback(
+                data.x_val, explainers=settings.explainers[:1],
+                metrics=("deletion_auc", "insertion_auc"), log_dir=log_dir,
+                max_samples=settings.monitor_samples, num_images=4),
+            keras.callbacks.TensorBoard(log_dir),
+        ]
+    elif log_dir is not None:
+        fit_callbacks.append(keras.callbacks.TensorBoard(log_dir))
+    train_data = tf.data.Dataset.from_tensor_slices((data.x_train, y_train))
+    train_data = train_data.shuffle(num_train, seed=seed).batch(recipe.batch_size)
+    model = classifier
+    if layer is not None and settings.surface == "map":
+        train_data = train_data.map(method_map_fn(layer))
+    elif layer is not None:
+        model = keras.Sequential([keras.Input(data.image_shape), layer, classifier])
+    recipe.compile(model, num_train)
+    start = time.perf_counter()
+    model.fit(train_data.prefetch(1), epochs=recipe.epochs, validation_data=validation,
+              callbacks=fit_callbacks + list(callbacks), verbose=verbose, shuffle=False)
+    record = {"train_seconds": time.perf_counter() - start,
+              "optimizer_steps": int(recipe.epochs * steps_per_epoch),
+              "copies": fit_callbacks[0].history if layer is not None else []}
+    return classifier, record
+
+
+def evaluate(classifier, data, settings):
+    """Scores a trained classifier on the test split (once).
+
+    Returns:
+        `{"accuracy", "ece", "mean_confidence", explainer: {fill: {metric:
+        value, metric + "_random": value, metric + "_gain": value}}}`; the
+        fill-free metrics are under the fill `"fill-free"`; a gain is
+        signed so that positive means the explainer beats random maps.
+    """
+    head = explainers_lib.heads.describe(classifier, data.x_test[:1])
+    probabilities = head.probabilities(classifier.predict(data.x_test, verbose=0, batch_size=256))
+    labels = data.y_test
+    scores = {
+        "accuracy": float(np.mean(np.argmax(probabilities, axis=-1) == labels)),
+        "ece": float(metrics_lib.expected_calibration_error(probabilities, labels, num_bins=15)),
+        "mean_confidence": float(metrics_lib.mean_confidence(probabilities)),
+    }
+    count = min(settings.eval_samples, len(data.x_test))
+    images = tf.constant(data.x_test[:count])
+    object_masks = None if data.object_masks_test is None else tf.constant(data.object_masks_test[:count])
+    random_maps = explainers_lib.RandomExplainer(classifier, seed=settings.random_maps_seed)(images)
+    # The explainer's maps and the random maps go through each metric in one
+    # call (one trace per metric and model), then are split again.
+    both_images = tf.concat([images, images], axis=0)
+
+    def score_both(metric, maps):
+        values = metric(classifier, both_images, tf.concat([maps, random_maps], axis=0))
+        return values[:count], values[count:]
+
+    for explainer in settings.explainers:
+        maps = explainers_lib.get(explainer, classifier)(images)
+        by_fill = {}
+        for fill in settings.eval_fills:
+            by_fill[fill_label(fill)] = _with_gains(
+                {name: score_both(metrics_lib.get(name, fill=fill), maps) for name in settings.fill_metrics})
+        metrics = {name: score_both(metrics_lib.get(name), maps) for name in settings.fill_free_metrics}
+        if object_masks is not None:
+            for name in LOCALIZATION:
+                metric = metrics_lib.get(name)
+                metrics[name] = (metric(maps, object_masks), metric(random_maps, object_masks))
+        by_fill[FILL_FREE] = _with_gains(metrics)
+        scores[explainers_lib.name_of(explainer)] = by_fill
+    return scores
+
+
+def _with_gains(metrics):
+    table = {}
+    for name, (ours, random) in metrics.items():
+        ours, random = float(tf.reduce_mean(ours)), float(tf.reduce_mean(random))
+        sign = 1.0 if direction(name) == "higher" else -1.0
+        table[name] = ours
+        table[f"{name}_random"] = random
+        table[f"{name}_gain"] = sign * (ours - random)
+    return table
+
+
+def run(method, seed, data, factory, settings, log_dir=None, verbose=2, callbacks=()):
+    """Trains and scores one run: `(classifier, record)` with `record["scores"]`.
+
+    `callbacks` are added to `fit`'s.
+    """
+    classifier, record = train(method, seed, data, factory, settings, log_dir, verbose, callbacks)
+    record = {"method": method, "seed": seed, "scores": evaluate(classifier, data, settings), **record}
+    return classifier, record
+
+
+def steps_budget(settings, num_train):
+    """The optimiser steps every run takes."""
+    return settings.recipe.epochs * math.ceil(num_train / settings.recipe.batch_size)

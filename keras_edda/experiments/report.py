@@ -1,0 +1,263 @@
+"""The report of a comparison, generated from its results.json: no hand-typed numbers.
+
+Tables: one for the model (accuracy, calibration), one per explainer and
+evaluation fill (each alignment metric and its gain over random maps), one
+per explainer for the fill-free judges. Each row: mean ± std (ddof 1) per
+method over seeds, the per-seed values, and for the reference method (EDDA)
+against each other method the paired difference with its bootstrap interval,
+the paired test and the Holm-adjusted p-value across the table's metrics,
+and a verdict that says "better" / "worse" only when that p-value is below
+0.05.
+"""
+
+import json
+import math
+import os
+
+from keras_edda import statistics
+from keras_edda.experiments import protocol
+
+REFERENCE = "edda"
+
+
+def load(out):
+    """The results.json of a compare output folder.
+
+    Raises:
+        ValueError: when the folder has none, or it is not a compare's.
+    """
+    path = os.path.join(out, "results.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"No results.json in {out!r}: run `keras-edda compare --out {out}` first.")
+    with open(path) as f:
+        results = json.load(f)
+    if not isinstance(results, dict) or "runs" not in results or "config" not in results:
+        raise ValueError(f"{path} is not the results of `keras-edda compare`.")
+    return results
+
+
+def tables(runs, methods=None):
+    """Per-seed values arranged by table.
+
+    Only seeds that every method finished are used, so comparisons stay
+    paired.
+
+    Args:
+        runs: the `runs` of results.json.
+        methods: the methods in display order (default: as they appear).
+
+    Returns:
+        `(seeds, {table_name: {method: {metric: [value per seed]}}})` with
+        table names `"model"`, `"<explainer> / <fill>"` and
+        `"<explainer> / fill-free"`.
+    """
+    methods = list(methods or dict.fromkeys(run["method"] for run in runs))
+    by_key = {(run["method"], run["seed"]): run["scores"] for run in runs}
+    seeds = sorted({run["seed"] for run in runs if all((m, run["seed"]) in by_key for m in methods)})
+    result = {}
+    for method in methods:
+        for seed in seeds:
+            scores = by_key[(method, seed)]
+            for metric in protocol.MODEL_METRICS:
+                if metric in scores:
+                    result.setdefault("model", {}).setdefault(method, {}).setdefault(metric, []).append(
+                        scores[metric])
+            for explainer, by_fill in scores.items():
+                if not isinstance(by_fill, dict):
+                    continue
+                for fill, by_metric in by_fill.items():
+                    table = result.setdefault(f"{explainer} / {fill}", {}).setdefault(method, {})
+                    for metric, value in by_metric.items():
+                        if not metric.endswith("_random"):
+                            table.setdefault(metric, []).append(value)
+    return seeds, result
+
+
+def comparisons(table, reference=REFERENCE):
+    """Paired statistics of `reference` against each other method of one table.
+
+    Returns:
+        `statistics.compare_methods`' result, or `{}` with fewer than two
+        seeds or without the reference method.
+    """
+    if reference not in table or len(table) < 2:
+        return {}
+    first = next(iter(table[reference].values()))
+    if len(first) < 2:
+        return {}
+    return statistics.compare_methods(table, reference, protocol.direction)
+
+
+def _cell(values):
+    stats = statistics.summary(values)
+    if stats["std"] is None:
+        return f"{stats['mean']:.3f}"
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
+def _comparison_cell(comparison):
+    if not comparison:
+        return ""
+    p = comparison.get("p_holm")
+    p_text = "–" if p is None else f"{p:.3f}"
+    low, high = comparison["ci_low"], comparison["ci_high"]
+    interval = "" if low is None else f" [{low:+.3f}, {high:+.3f}]"
+    return f"{comparison['difference_mean']:+.3f}{interval}, p={p_text}: {comparison['verdict']}"
+
+
+def markdown_table(name, table, seeds, reference=REFERENCE):
+    """One table as markdown: means, per-seed values, comparisons, verdicts."""
+    methods = list(table)
+    stats = comparisons(table, reference)
+    others = [m for m in methods if m != reference] if reference in methods else []
+    header = ["metric", "better"] + methods + [f"{reference} − {o}: Δ [95 % CI], Holm p" for o in others]
+    lines = [f"#### {name}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for metric in table[methods[0]]:
+        if not all(metric in table[m] for m in methods):
+            continue
+        row = [f"`{metric}`", protocol.direction(metric)]
+        row += [_cell(table[m][metric]) for m in methods]
+        row += [_comparison_cell(stats.get(metric, {}).get(o)) for o in others]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "<details><summary>per-seed values (seeds " + ", ".join(map(str, seeds)) + ")</summary>", "",
+              "| metric | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for metric in table[methods[0]]:
+        if all(metric in table[m] for m in methods):
+            lines.append(f"| `{metric}` | " + " | ".join(
+                " / ".join(f"{v:.3f}" for v in table[m][metric]) for m in methods) + " |")
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def targets(result_tables, config, reference=REFERENCE):
+    """The targets of the "EDDA worth using" issue, read from the tables.
+
+    Returns:
+        A list of `(target, met: bool | None, evidence)`; `None` when the
+        results cannot tell (a method or metric was not run).
+    """
+    checks = []
+    model = result_tables.get("model", {})
+    if reference in model and "none" in model:
+        mean = lambda m, k: sum(model[m][k]) / len(model[m][k])  # noqa: E731
+        gap = mean("none", "accuracy") - mean(reference, "accuracy")
+        checks.append(("accuracy within 1 point of none", gap <= 0.01, f"none − {reference} = {gap:+.4f}"))
+        worse = mean(reference, "ece") - mean("none", "ece")
+        checks.append(("ECE no worse than none by more than 0.02", worse <= 0.02, f"{reference} − none = {worse:+.4f}"))
+    training_fill = config.get("eval_fills", [None])[0]
+    wanted = []
+    for name in result_tables:
+        if name.endswith(f"/ {protocol.FILL_FREE}"):
+            wanted += [(name, "road_morf"), (name, "energy_pointing_game")]
+        elif name != "model" and not name.endswith(f"/ {training_fill}"):
+            wanted.append((name, "deletion_auc"))
+    for name, metric in wanted:
+        table = result_tables[name]
+        if reference not in table or metric not in table[reference]:
+            continue
+        stats = comparisons(table, reference).get(metric, {})
+        for other in [m for m in table if m != reference]:
+            comparison = stats.get(other)
+            met = None if comparison is None else comparison["verdict"] == "better"
+            checks.append((f"{reference} significantly better than {other} on {metric} ({name})", met,
+                           _comparison_cell(comparison) or "fewer than two seeds"))
+    return checks
+
+
+def markdown(results, reference=REFERENCE):
+    """The whole report of one results.json as markdown."""
+    config = results["config"]
+    seeds, result_tables = tables(results["runs"], config.get("methods"))
+    lines = ["## " + f"{config.get('dataset', '?')}: {', '.join(config.get('methods', []))}", ""]
+    recipe = config.get("recipe", {})
+    split = config.get("split", {})
+    lines.append(
+        f"Surface `{config.get('surface')}`; explainers {', '.join(config.get('explainers', []))}; "
+        f"seeds {', '.join(map(str, seeds))} ({len(seeds)} finished by every method); "
+        f"split {split.get('train')} train / {split.get('validation')} validation / {split.get('test')} test "
+        f"(split seed {split.get('split_seed')}); recipe {recipe.get('epochs')} epochs × batch "
+        f"{recipe.get('batch_size')}, AdamW lr {recipe.get('learning_rate')} {recipe.get('schedule')}, "
+        f"{config.get('optimizer_steps')} optimiser steps per run; method settings "
+        f"`{json.dumps(config.get('method_settings', {}))}`; evaluation fills "
+        f"{', '.join(map(str, config.get('eval_fills', [])))}; {config.get('eval_samples')} test images for the "
+        "alignment metrics.")
+    lines += ["", f"Paired statistics: every seed trains every method; {reference} − other is signed so that "
+              "positive is better for the metric; 95 % percentile-bootstrap interval; paired t-test below 6 seeds, "
+              "Wilcoxon signed-rank from 6; Holm adjustment across the metrics of each table; a verdict says "
+              "better/worse only when the adjusted p < 0.05. `_gain` rows are the metric on the explainer's maps "
+              "minus the metric on random maps (positive: the explainer beats random maps).", ""]
+    checks = targets(result_tables, config, reference)
+    if checks:
+        lines += ["### Targets", "", "| target | met | evidence |", "|---|---|---|"]
+        for target, met, evidence in checks:
+            lines.append(f"| {target} | {'yes' if met else ('no' if met is False else 'n/a')} | {evidence} |")
+        lines.append("")
+    copies = _copy_summary(results["runs"])
+    if copies:
+        lines += ["### Copies (last epoch, mean over seeds)", "", "| method | statistic | value |", "|---|---|---|"]
+        lines += [f"| {m} | {k} | {v:.3f} |" for (m, k), v in copies.items()]
+        lines.append("")
+    lines.append("### Tables")
+    lines.append("")
+    for name, table in result_tables.items():
+        lines.append(markdown_table(name, table, seeds, reference))
+    return "\n".join(lines)
+
+
+def _copy_summary(runs):
+    sums = {}
+    for run in runs:
+        if run.get("copies"):
+            for key, value in run["copies"][-1].items():
+                sums.setdefault((run["method"], key), []).append(value)
+    return {key: sum(values) / len(values) for key, values in sums.items()}
+
+
+def plot(results, path, reference=REFERENCE):
+    """Bar charts (mean ± std over seeds) of the model table and each explainer's main metrics."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, result_tables = tables(results["runs"], results["config"].get("methods"))
+    panels = [("model", m) for m in protocol.MODEL_METRICS]
+    for name in result_tables:
+        if name == "model":
+            continue
+        wanted = ("road_morf", "energy_pointing_game") if name.endswith(protocol.FILL_FREE) else (
+            "deletion_auc_gain", "insertion_auc_gain")
+        panels += [(name, m) for m in wanted if m in next(iter(result_tables[name].values()))]
+    columns = 4
+    rows = max(1, math.ceil(len(panels) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.9 * rows), squeeze=False)
+    colours = ["#9e9e9e", "#64b5f6", "#ef6c00", "#81c784", "#ba68c8", "#ffd54f", "#4db6ac"]
+    for axis, (name, metric) in zip(axes.flat, panels):
+        table = result_tables[name]
+        methods = list(table)
+        summaries = [statistics.summary(table[m][metric]) for m in methods]
+        axis.bar(methods, [s["mean"] for s in summaries], yerr=[s["std"] or 0.0 for s in summaries], capsize=4,
+                 color=[colours[i % len(colours)] for i in range(len(methods))])
+        axis.set_title(f"{name}\n{metric} ({protocol.direction(metric)} is better)", fontsize=8)
+        axis.tick_params(labelsize=7)
+    for axis in list(axes.flat)[len(panels):]:
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def write(out, reference=REFERENCE):
+    """Writes `out/report.md` and `out/report.png` from `out/results.json`.
+
+    Returns:
+        The path of the markdown report.
+    """
+    from keras_edda.experiment import write_atomically
+
+    results = load(out)
+    text = "# keras-edda compare report\n\n" + markdown(results, reference) + "\n![metrics](report.png)\n"
+    path = os.path.join(out, "report.md")
+    write_atomically(path, text)
+    plot(results, os.path.join(out, "report.png"), reference)
+    return path
