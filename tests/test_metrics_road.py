@@ -144,6 +144,13 @@ def test_road_chunks_noise_and_tf_function():
     whole = metrics.ROAD(percentages=percentages, noise=0.0, batch_size=None)(model, images, maps)
     chunked = metrics.ROAD(percentages=percentages, noise=0.0, batch_size=4)(model, images, maps)
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
+    keras.config.set_image_data_format("channels_first")
+    first = small_cnn((3, 12, 12), 5, data_format="channels_first")
+    first.set_weights(model.get_weights())
+    to_first = lambda a: np.transpose(np.asarray(a), (0, 3, 1, 2))  # noqa: E731
+    road_first = metrics.ROAD(percentages=percentages, noise=0.0, batch_size=4)
+    np.testing.assert_allclose(road_first(first, to_first(images), to_first(maps)), whole, atol=1e-5)
+    keras.config.set_image_data_format("channels_last")
     noisy = metrics.ROAD(percentages=percentages, noise=0.05, seed=1, batch_size=4)
     compiled = tf.function(lambda x, m: noisy(model, x, m))(tf.constant(images), maps)
     assert compiled.shape == (5,) and bool(tf.reduce_all(tf.math.is_finite(compiled)))
