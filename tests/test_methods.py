@@ -480,3 +480,14 @@ def test_consistency_target_and_copies_weight():
 def test_method_map_fn_refuses_other_objects():
     with pytest.raises(TypeError, match="method layer"):
         method_map_fn(lambda x, y: (x, y))
+
+
+def test_a_model_whose_classifier_is_not_the_explained_one_is_refused():
+    explained, trained = tiny_cnn(), tiny_cnn()
+    model = keras.Sequential([keras.Input(SHAPE), EDDA(explained), trained])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="which is not part of model"):
+        model.fit(*batch(4), batch_size=4, epochs=1, verbose=0)
+    nested = keras.Sequential([keras.Input(SHAPE), EDDA(explained), keras.Sequential([explained])])
+    nested.compile("adam", "sparse_categorical_crossentropy")
+    nested.fit(*batch(4), batch_size=4, epochs=1, verbose=0)

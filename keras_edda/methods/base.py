@@ -113,6 +113,10 @@ class MethodLayer(keras.layers.Layer):
             model only `training=True` augments.
     """
 
+    # The argument that names the explainer driving the method, if any:
+    # `keras-edda compare` puts its first --explainer there.
+    driven_by = None
+
     def __init__(self, model, copy_names, fill="constant", fill_value=0.0, rate=1.0, seed=None,
                  warmup_steps=0, warmup_epochs=None, steps_per_epoch=None, copies_weight=1.0,
                  **kwargs):
@@ -336,10 +340,39 @@ class MethodLayer(keras.layers.Layer):
         if not training:
             return inputs
         images = tf.convert_to_tensor(inputs)
+        self._check_parent_model()
         transformation = self.get_random_transformation(images, training=True)
         outputs = self.get_classifier()(tf.stop_gradient(self.copies(images, transformation)), training=True)
         self.add_loss(self.copy_loss(outputs, transformation))
         return inputs
+
+    def _check_parent_model(self):
+        """Refuses a model whose classifier is not the one this layer trains.
+
+        `keras.Sequential([EDDA(classifier_a), classifier_b])` would train
+        classifier_b while the layer explains and trains classifier_a. The
+        model that calls this layer is found on the Python call stack (the
+        check runs once per trace, not per step).
+        """
+        import inspect
+
+        classifier = self.get_classifier()
+        frame = inspect.currentframe()
+        try:
+            while frame is not None:
+                owner = frame.f_locals.get("self")
+                if isinstance(owner, keras.Model) and owner is not classifier and any(
+                        layer is self for layer in owner.layers):
+                    if not contains_layer(owner, classifier):
+                        raise ValueError(
+                            f"{type(self).__name__} '{self.name}' explains and trains classifier "
+                            f"'{classifier.name}', which is not part of model '{owner.name}' that holds the "
+                            "layer: the model would train another classifier. Build the model as "
+                            f"`keras.Sequential([{type(self).__name__}(classifier), classifier])`.")
+                    return
+                frame = frame.f_back
+        finally:
+            del frame
 
     def _call_on_dict(self, data, training):
         if "images" not in data or "labels" not in data:
@@ -473,6 +506,14 @@ class MethodLayer(keras.layers.Layer):
             "warmup_steps": self.warmup_steps,
             "copies_weight": self.copies_weight,
         }
+
+
+def contains_layer(model, layer):
+    """Whether `layer` is `model` or one of its layers, nested models opened."""
+    if model is layer:
+        return True
+    return any(contains_layer(child, layer) if isinstance(child, keras.Model) else child is layer
+               for child in getattr(model, "layers", ()))
 
 
 def clone_model(model):
