@@ -27,7 +27,7 @@ def square_model_and_images():
     return model, images, square > 0
 
 
-@pytest.mark.parametrize("fill", ["blur", 0.0])
+@pytest.mark.parametrize("fill", ["blur", 0.0, "inpaint"])
 def test_recovers_the_square_that_holds_the_evidence(fill):
     model, images, square = square_model_and_images()
     maps = MeaningfulPerturbation(model, steps=300, mask_size=8, l1=1e-2, fill=fill)(images, targets=0).numpy()

@@ -37,11 +37,13 @@ class MeaningfulPerturbation(Explainer):
     `fill=Inpainter(...)` this is MP-G (Agarwal & Nguyen). p is the class
     probability: the softmax (sigmoid for one output) of the scores when the
     model's output is not already a probability. Cost: `steps` forward and
-    backward passes per image. A fill that reads the mask (an inpainter,
-    `"inpaint"`, a callable) runs at every step on the binarised hole
-    1 - M > 0.5, as an inpainter was trained on binary holes, with no
-    gradient through it; `"blur"`, `"mean"`, `"constant"` and numbers run
-    once. The mask jitter of the
+    backward passes per image. `"blur"`, `"mean"`, `"constant"` and numbers
+    are applied once. A fill that reads the mask (an inpainter, `"inpaint"`,
+    a callable) is applied at every step to the binarised hole 1 - M > 0.5
+    (an inpainter was trained on binary holes), with no gradient through it;
+    outside that hole a deleted pixel takes the fill's content with its own
+    cell of a checkerboard (a quarter of the side) hidden, computed once, so
+    that the optimisation has a gradient before anything is deleted. The mask jitter of the
     original is left out.
 
     Args:
@@ -124,21 +126,43 @@ class MeaningfulPerturbation(Explainer):
             lambda chunk, chunk_weights: self._optimise(chunk, chunk_weights, mask_shape, (height, width)),
             images, weights, [height, width, 1])
 
+    def _reference(self, images, image_size):
+        """What a deleted pixel becomes before the fill sees the current hole.
+
+        A mask-free fill is applied once. A fill that reads the mask would give
+        back the image where nothing is deleted yet (no gradient to start
+        from), so every pixel gets the fill's content with its own cell of a
+        checkerboard hidden (cells of a quarter of the image side, two fill
+        calls).
+        """
+        if self._fill_once:
+            return tf.cast(self._fill_fn(images, tf.ones_like(images)), images.dtype)
+        cell = (max(1, image_size[0] // 4), max(1, image_size[1] // 4))
+        rows = tf.range(image_size[0]) // cell[0]
+        cols = tf.range(image_size[1]) // cell[1]
+        checker = tf.cast((rows[:, None] + cols[None, :]) % 2, images.dtype)
+        reference = tf.zeros_like(images)
+        for hidden in (checker, 1 - checker):
+            hole = from_channels_last(tf.broadcast_to(hidden[None, :, :, None],
+                                                      tf.stack([tf.shape(images)[0], image_size[0],
+                                                                image_size[1], 1])), self.data_format)
+            reference += hole * tf.cast(self._fill_fn(images, hole), images.dtype)
+        return reference
+
     def _optimise(self, images, weights, mask_shape, image_size):
         num_images = tf.shape(images)[0]
-        fixed_fill = None
-        if self._fill_once:
-            fixed_fill = tf.stop_gradient(tf.cast(self._fill_fn(images, tf.ones_like(images)), images.dtype))
+        reference = tf.stop_gradient(self._reference(images, image_size))
         masks = tf.ones(tf.stack([num_images, mask_shape[0], mask_shape[1], 1]))
         beta1, beta2, epsilon = 0.9, 0.999, 1e-8
 
         def loss_fn(masks):
             upsampled = tf.image.resize(masks, image_size, "bilinear")
             keep = tf.cast(from_channels_last(upsampled, self.data_format), images.dtype)
-            filled = fixed_fill
-            if filled is None:
+            filled = reference
+            if not self._fill_once:
                 hole = tf.cast(keep < 0.5, images.dtype)
-                filled = tf.stop_gradient(tf.cast(self._fill_fn(images, hole), images.dtype))
+                inpainted = tf.cast(self._fill_fn(images, hole), images.dtype)
+                filled = tf.stop_gradient(hole * inpainted + (1 - hole) * reference)
             scores, _ = self.scores(images * keep + filled * (1 - keep))
             probability = self._class_probability(weights, scores)
             area = tf.reduce_sum(tf.abs(1.0 - masks), axis=(1, 2, 3))
