@@ -129,6 +129,8 @@ class EDDA(MethodLayer):
     ```
     """
 
+    driven_by = "explainer"
+
     def __init__(self, model, explainer="grad_cam", explainer_kwargs=None, threshold=None, fraction=None,
                  fill="constant", fill_value=0.0, salient_target="uniform", non_salient_target="label",
                  keep_if_correct=True, explain_target="label", margin=0.1, salient_weight=1.0,

@@ -39,6 +39,8 @@ class RandomOcclusion(EDDA):
     ```
     """
 
+    driven_by = "area_from"
+
     def __init__(self, model, area_from="grad_cam", grid_size=4, seed=None, **kwargs):
         kwargs.pop("explainer", None)
         kwargs.pop("explainer_kwargs", None)
