@@ -1,7 +1,7 @@
 """ExCon: cost of a training step, and the ce / supcon / excon results table.
 
     python benchmarks/excon.py speed [--batch 64] [--size 32] [--repeats 15]
-    python benchmarks/excon.py results [--seeds 0 1 2] [--epochs 15] [--size 16]
+    python benchmarks/excon.py results [--seeds 0 1 2] [--epochs 30] [--size 16]
 
 `speed`: an ExCon step (after the warm-up) against its ideal = a SupCon step
 on the same views + one Grad-CAM of the batch + one forward pass (the
@@ -150,11 +150,11 @@ def main():
     speed_parser.add_argument("--repeats", type=int, default=15)
     results_parser = commands.add_parser("results")
     results_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    results_parser.add_argument("--epochs", type=int, default=15)
+    results_parser.add_argument("--epochs", type=int, default=30)
     results_parser.add_argument("--warmup-epochs", type=int, default=3)
     results_parser.add_argument("--batch", type=int, default=64)
     results_parser.add_argument("--size", type=int, default=16)
-    results_parser.add_argument("--learning-rate", type=float, default=1e-3)
+    results_parser.add_argument("--learning-rate", type=float, default=3e-3)
     results_parser.add_argument("--json", default=None)
     args = parser.parse_args()
     speed(args) if args.command == "speed" else results(args)
