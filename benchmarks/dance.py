@@ -169,6 +169,11 @@ def robustness(args):
         print(f"# {label} on {args.images} images: {time.perf_counter() - start:.1f} s "
               "(first call, tracing included)")
 
+    decoys = made["dance(saliency)"].decoys(images[:4]).numpy()
+    change = np.abs(decoys - images[:4, None, None]).sum(axis=(3, 4, 5))
+    print(f"# decoys of dance(saliency), first 4 images: L1 change per decoy mean {change.mean():.3f}, "
+          f"max {change.max():.3f} (a patch holds 9 pixels in [0, 1])")
+
     attacked = top_k_attack(model, images, labels, top_k_masks(maps["original"]["saliency"], k),
                             args.radius, args.attack_steps)
     noise = np.random.default_rng(args.seed + 1).choice([-1.0, 1.0], images.shape).astype("float32")
