@@ -10,26 +10,56 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras_edda  # noqa: E402
-from keras_edda import augment, callbacks, data, datasets, experiment, explainers, layers, metrics, models  # noqa: E402
-from keras_edda.ops import batching, fills, layout, masks, normalize, overlay  # noqa: E402
+from keras_edda import (  # noqa: E402
+    augment,
+    callbacks,
+    data,
+    datasets,
+    excon,
+    experiment,
+    explainers,
+    inpainting,
+    layers,
+    losses,
+    methods,
+    metrics,
+    models,
+    recipes,
+    statistics,
+)
+from keras_edda.experiments import protocol, report  # noqa: E402
+from keras_edda.explainers import heads  # noqa: E402
+from keras_edda.ops import batching, fills, layout, masks, noisy_linear, normalize, overlay  # noqa: E402
 
 SECTIONS = [
     ("keras_edda.explainers", explainers, explainers.__all__),
-    ("keras_edda.layers", layers, ["EDDA"]),
-    ("keras_edda.data", data, ["edda_map_fn", "EDDAMapFunction"]),
-    ("keras_edda.augment", augment, ["edda_transform", "EDDASettings", "salient_masks",
-                                     "occluded_copies", "salient_targets", "standardize_labels"]),
+    ("keras_edda.explainers.heads", heads, ["describe", "activation_kind", "OutputHead"]),
+    ("keras_edda.methods", methods, methods.__all__),
+    ("keras_edda.layers", layers, layers.__all__),
+    ("keras_edda.data", data, ["method_map_fn", "edda_map_fn", "MethodMapFunction"]),
+    ("keras_edda.augment", augment, augment.__all__),
+    ("keras_edda.losses", losses, ["SupConLoss"]),
+    ("keras_edda.excon", excon, ["ExCon", "build", "small_encoder", "RandomResizedCrop"]),
+    ("keras_edda.inpainting", inpainting, inpainting.__all__),
     ("keras_edda.metrics", metrics, metrics.__all__),
     ("keras_edda.callbacks", callbacks, ["AlignmentCallback", "take_images"]),
-    ("keras_edda.datasets", datasets, ["load", "load_digits", "load_tfds", "load_folder", "Dataset"]),
+    ("keras_edda.datasets", datasets, ["load", "load_digits", "load_digits_canvas", "load_tfds", "load_folder",
+                                       "split_indices", "Dataset"]),
     ("keras_edda.models", models, ["small_cnn", "small_resnet"]),
-    ("keras_edda.experiment", experiment, ["train_and_evaluate", "ModelFactory", "Settings",
-                                           "summarize", "verdicts", "format_table",
-                                           "write_results", "plot_summary"]),
+    ("keras_edda.recipes", recipes, ["Recipe"]),
+    ("keras_edda.statistics", statistics, ["summary", "paired_comparison", "bootstrap_ci", "paired_test", "holm",
+                                           "verdict", "compare_methods"]),
+    ("keras_edda.experiments.protocol", protocol, ["Settings", "run", "train", "evaluate", "method_layer",
+                                                   "CopyStatistics", "direction", "steps_budget"]),
+    ("keras_edda.experiments.report", report, ["load", "tables", "comparisons", "markdown", "markdown_table",
+                                               "targets", "plot", "write"]),
+    ("keras_edda.experiment", experiment, ["ModelFactory", "write_results", "read_results", "write_atomically",
+                                           "config_difference", "format_table", "explanation_rows"]),
     ("keras_edda.ops.masks", masks, ["salient_mask", "top_fraction_mask", "threshold_mask",
                                      "pixel_ranks", "count_for_fraction", "check_mask_settings"]),
-    ("keras_edda.ops.fills", fills, ["get", "fill_masked", "constant_fill", "mean_fill",
-                                     "blur_fill", "noise_fill", "inpaint_fill", "gaussian_blur"]),
+    ("keras_edda.ops.fills", fills, ["get", "register", "fill_masked", "constant_fill", "mean_fill",
+                                     "blur_fill", "noise_fill", "inpaint_fill", "gaussian_blur", "config_name"]),
+    ("keras_edda.ops.noisy_linear", noisy_linear, ["noisy_linear_fill", "solve_noisy_linear"]),
     ("keras_edda.ops.normalize", normalize, ["minmax_normalize"]),
     ("keras_edda.ops.batching", batching, ["chunked_loop", "map_rows"]),
     ("keras_edda.ops.layout", layout, ["to_channels_last", "from_channels_last",
@@ -77,8 +107,8 @@ def main():
                         continue
                     lines.append(f"    - `.{signature(method_name, method)}`: {summary(method)}")
         lines.append("")
-    lines += ["## Command line", "", "`keras-edda compare`, `keras-edda explain`, "
-              "`keras-edda demo` (also `python -m keras_edda`); see "
+    lines += ["## Command line", "", "`keras-edda compare`, `keras-edda report`, `keras-edda explain`, "
+              "`keras-edda train-inpainter`, `keras-edda demo` (also `python -m keras_edda`); see "
               "[getting_started.md](getting_started.md) and `keras-edda compare -h`.", ""]
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "api.md")
     with open(path, "w") as f:

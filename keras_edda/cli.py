@@ -169,10 +169,11 @@ def _edda_settings(args):
 
 
 def _method_list(text):
+    from keras_edda.experiments.protocol import MODEL_METHODS
     from keras_edda.methods import METHODS
 
     names = [name.strip() for name in text.split(",") if name.strip()]
-    known = ["none", *sorted(METHODS)]
+    known = ["none", *sorted(METHODS), *MODEL_METHODS]
     unknown = [name for name in names if name not in known]
     if not names or unknown or len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(
@@ -221,6 +222,8 @@ def _check_method_settings(method_settings, methods, explainer):
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
     settings = protocol.Settings(methods=methods, method_settings=method_settings, explainers=(explainer,))
     for method in methods:
+        if method in protocol.MODEL_METHODS:
+            continue
         _user_errors(protocol.method_layer, method, probe, settings, 1)
 
 
@@ -260,6 +263,8 @@ def run_compare(args):
     if not len(data.x_val):
         raise UserError("the validation split is empty; use --validation-fraction > 0")
     factory = _user_errors(experiment.ModelFactory, args.model, data.image_shape, data.num_classes)
+    if args.model != "cnn" and set(args.methods) & set(protocol.MODEL_METHODS):
+        raise UserError(f"--methods supcon / excon train the built-in cnn's encoder; --model is {args.model!r}")
     config = {"dataset": data.name, "model": args.model, "image_shape": list(data.image_shape),
               "num_classes": data.num_classes, "split": data.split_info(),
               "optimizer_steps": protocol.steps_budget(settings, len(data.x_train)), **settings.to_dict()}
@@ -492,8 +497,9 @@ def build_parser():
     data.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split (0)")
     training = compare.add_argument_group("training (one recipe for every method)")
     training.add_argument("--methods", type=_method_list, default=["none", "random", "edda"],
-                          help="comma-separated methods: none, and the registered method layers "
-                               "(random, edda, sgt, cutout, ...); default none,random,edda")
+                          help="comma-separated methods: none, the registered method layers "
+                               "(random, edda, sgt, cutout, ...), and supcon / excon (contrastive, on the "
+                               "built-in cnn's encoder); default none,random,edda")
     training.add_argument("--surface", choices=("map", "layer"), default="map",
                           help="the methods as tf.data map functions (map, default) or as layers inside the model")
     training.add_argument("--model", default="cnn",

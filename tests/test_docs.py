@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from keras_edda import callbacks, data, explainers, layers, metrics
+from keras_edda import callbacks, data, explainers, inpainting, layers, methods, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,7 +17,8 @@ def read(path):
 
 @pytest.mark.parametrize("module, names", [
     (explainers, explainers.__all__), (metrics, metrics.__all__),
-    (layers, ["EDDA"]), (data, ["edda_map_fn"]), (callbacks, ["AlignmentCallback"]),
+    (layers, layers.__all__), (data, ["edda_map_fn", "method_map_fn"]), (callbacks, ["AlignmentCallback"]),
+    (methods, methods.__all__), (inpainting, inpainting.__all__),
 ])
 def test_api_reference_lists_every_public_name(module, names):
     api = read("docs/api.md")
@@ -32,7 +33,7 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_docs_link_to_existing_files():
-    for doc in ("README.md", "docs/getting_started.md", "docs/metrics.md"):
+    for doc in ("README.md", "docs/getting_started.md", "docs/metrics.md", "docs/edda.md", "docs/methods.md"):
         text = read(doc)
         base = os.path.dirname(os.path.join(ROOT, doc))
         for part in text.split("](")[1:]:

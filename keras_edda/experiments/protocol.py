@@ -31,6 +31,9 @@ from keras_edda import recipes
 from keras_edda.data import method_map_fn
 
 NONE = "none"
+# Methods that are models of their own (`keras_edda.excon.build`), trained
+# with int labels; they need the built-in `cnn` architecture (its encoder).
+MODEL_METHODS = ("supcon", "excon")
 # Metrics that replace pixels, scored under every evaluation fill.
 FILL_METRICS = ("deletion_auc", "deletion_auc_normalized", "insertion_auc", "insertion_auc_normalized",
                 "average_drop", "salient_occlusion_drop", "non_salient_agreement")
@@ -64,9 +67,10 @@ class Settings:
     """What `keras-edda compare` runs (see `keras-edda compare -h`).
 
     Args:
-        methods: method names: `"none"` and names of
-            `keras_edda.methods.METHODS` (`"random"`, `"edda"`, `"sgt"`,
-            `"cutout"`, ...).
+        methods: method names: `"none"` (plain cross-entropy, ExCon's
+            `"ce"`), names of `keras_edda.methods.METHODS` (`"random"`,
+            `"edda"`, `"sgt"`, `"cutout"`, ...), and `"supcon"` / `"excon"`
+            (`keras_edda.excon`, on the built-in CNN's encoder).
         seeds: number of seeds; every seed trains every method.
         recipe: the `keras_edda.recipes.Recipe` every method trains with.
         surface: `"map"` (the methods' map functions in `tf.data`) or
@@ -92,7 +96,7 @@ class Settings:
                  fill_free_metrics=FILL_FREE_METRICS):
         self.methods = tuple(methods)
         for method in self.methods:
-            if method != NONE:
+            if method not in (NONE,) + MODEL_METHODS:
                 methods_lib.get(method)
         if not self.methods:
             raise ValueError(f"`methods` must name at least one method. Received: methods={methods!r}")
@@ -190,6 +194,8 @@ def train(method, seed, data, factory, settings, log_dir=None, verbose=2, callba
         `(classifier, record)`; `record` holds `"copies"` (per-epoch copy
         statistics), `"train_seconds"` and `"optimizer_steps"`.
     """
+    if method in MODEL_METHODS:
+        return _train_model_method(method, seed, data, factory, settings, log_dir, verbose, callbacks)
     keras.utils.set_random_seed(seed)
     classifier = factory.build()
     recipe = settings.recipe
@@ -227,6 +233,36 @@ def train(method, seed, data, factory, settings, log_dir=None, verbose=2, callba
               "optimizer_steps": int(recipe.epochs * steps_per_epoch),
               "copies": fit_callbacks[0].history if layer is not None else []}
     return classifier, record
+
+
+def _train_model_method(method, seed, data, factory, settings, log_dir, verbose, callbacks):
+    """SupCon or ExCon on the encoder of the built-in CNN, with the same recipe and budget."""
+    from keras_edda import excon
+
+    if factory.spec != "cnn":
+        raise ValueError(f"Method {method!r} trains the encoder of the built-in 'cnn' model. "
+                         f"Received: model={factory.spec!r}")
+    keras.utils.set_random_seed(seed)
+    recipe = settings.recipe
+    num_train = len(data.x_train)
+    steps_per_epoch = recipe.steps_per_epoch(num_train)
+    kwargs = dict(settings.method_settings.get(method, {}))
+    if method == "excon":
+        kwargs.setdefault("explainer", settings.explainers[0])
+        epochs = kwargs.pop("warmup_epochs", 0)
+        if epochs:
+            kwargs.update(warmup_epochs=epochs, steps_per_epoch=steps_per_epoch)
+    model = excon.build(method, excon.small_encoder, data.image_shape, data.num_classes,
+                        optimizer=recipe.optimizer(recipe.total_steps(num_train)), seed=seed, **kwargs)
+    fit_callbacks = list(callbacks)
+    if log_dir is not None:
+        fit_callbacks.append(keras.callbacks.TensorBoard(log_dir))
+    validation = (data.x_val, data.y_val) if len(data.x_val) else None
+    start = time.perf_counter()
+    model.fit(data.x_train, data.y_train, batch_size=recipe.batch_size, epochs=recipe.epochs,
+              validation_data=validation, callbacks=fit_callbacks, verbose=verbose)
+    return model, {"train_seconds": time.perf_counter() - start,
+                   "optimizer_steps": int(recipe.epochs * steps_per_epoch), "copies": []}
 
 
 def evaluate(classifier, data, settings):
