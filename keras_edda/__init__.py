@@ -9,10 +9,25 @@ except ImportError as error:  # pragma: no cover
         "`pip install keras_edda[gpu]` (tensorflow[and-cuda])."
     ) from error
 
-from keras_edda import augment, callbacks, data, datasets, excon, explainers, layers, losses, metrics, models, ops
+from keras_edda import (
+    augment,
+    callbacks,
+    data,
+    datasets,
+    excon,
+    explainers,
+    layers,
+    losses,
+    methods,
+    metrics,
+    models,
+    ops,
+    recipes,
+    statistics,
+)
 from keras_edda.version import __version__
 
 __all__ = [
-    "__version__", "augment", "callbacks", "data", "datasets", "excon", "explainers", "layers", "losses", "metrics",
-    "models", "ops",
+    "__version__", "augment", "callbacks", "data", "datasets", "excon", "explainers", "layers", "losses", "methods",
+    "metrics", "models", "ops", "recipes", "statistics",
 ]
