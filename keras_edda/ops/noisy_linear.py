@@ -5,8 +5,9 @@ Each removed pixel becomes the weighted mean of its 8 neighbours (weight
 the image are dropped and the weights renormalised), where removed
 neighbours are unknowns too. That is one sparse linear system per image and
 channel, solved here for the whole batch at once by conjugate gradients
-preconditioned by the diagonal, on the pixel grid (a separable 3x3 stencil,
-no sparse matrix), then Gaussian noise is added to the removed pixels.
+with a multilevel preconditioner, on the pixel grid (a separable 3x3
+stencil, no sparse matrix), then Gaussian noise is added to the removed
+pixels.
 """
 
 import tensorflow as tf
@@ -26,13 +27,36 @@ def _neighbour_sum(z):
     return (rows[:, :, :-2] + 2.0 * rows[:, :, 1:-1] + rows[:, :, 2:]) / 12.0 - z / 3.0
 
 
+def _sum_pool(z):
+    """2x2 sums of (B, H, W), zero-padded to even sizes: the transpose of `_upsample`."""
+    shape = tf.shape(z)
+    z = tf.pad(z, [[0, 0], [0, shape[1] % 2], [0, shape[2] % 2]])
+    shape = tf.shape(z)
+    return tf.reduce_sum(tf.reshape(z, (shape[0], shape[1] // 2, 2, shape[2] // 2, 2)), axis=(2, 4))
+
+
+def _upsample(z, size):
+    """Each value copied to its 2x2 block, cropped to `size` (H, W)."""
+    return tf.repeat(tf.repeat(z, 2, axis=1), 2, axis=2)[:, :size[0], :size[1]]
+
+
+def _levels(images):
+    height, width = images.shape[1], images.shape[2]
+    if height is None or width is None:
+        return 3
+    return max(min(height, width).bit_length() - 3, 0)
+
+
 def solve_noisy_linear(images, mask, tolerance=1e-5, max_iterations=None):
     """Solves the noisy linear imputation system, without the noise.
 
     Row i, for each pixel i to impute: D_i x_i - sum over imputed neighbours w x_j = sum over
     visible neighbours w v_k, D_i = the sum of the weights of i's neighbours inside the image.
     D - W is symmetric and positive definite when some pixel is visible, so conjugate gradients
-    preconditioned by D converge; every image (and channel) is its own system.
+    converge; every image (and channel) is its own system. The preconditioner is additive
+    multilevel (BPX-like): D^-1 plus, on each coarser grid of 2x2 blocks, the residual summed
+    over the block and copied back to the imputed pixels; it is symmetric, and it spreads
+    information across large holes in fewer iterations than D^-1 alone.
 
     Args:
         images: float32 (B, H, W), one channel per row.
@@ -44,15 +68,27 @@ def solve_noisy_linear(images, mask, tolerance=1e-5, max_iterations=None):
     Returns:
         float32 (B, H, W), imputed where `mask` is 1.
     """
+    shape = tf.shape(images)
     if max_iterations is None:
-        shape = tf.shape(images)
         max_iterations = tf.maximum(4 * (shape[1] + shape[2]), 64)
     known = images * (1.0 - mask)
     diagonal = _neighbour_sum(tf.ones_like(images[:1]))
     inverse = mask / diagonal
+    levels = _levels(images)
 
     def apply(z):
         return mask * (diagonal * z - _neighbour_sum(z))
+
+    def precondition(r):
+        result, coarse, sizes = r * inverse, r, []
+        for _ in range(levels):
+            sizes.append(tf.shape(coarse)[1:])
+            coarse = _sum_pool(coarse)
+            fine = coarse
+            for size in reversed(sizes):
+                fine = _upsample(fine, size)
+            result += mask * fine
+        return result
 
     def dot(a, b):
         return tf.reduce_sum(a * b, axis=(1, 2), keepdims=True)
@@ -60,19 +96,19 @@ def solve_noisy_linear(images, mask, tolerance=1e-5, max_iterations=None):
     rhs = mask * _neighbour_sum(known)
     x = rhs * inverse
     residual = rhs - apply(x)
-    direction = residual * inverse
+    direction = precondition(residual)
     rho = dot(residual, direction)
     limit = tf.square(tolerance) * dot(rhs, rhs * inverse)
 
     def unconverged(i, x, residual, direction, rho):
-        return tf.logical_and(i < max_iterations, tf.reduce_any(rho > limit))
+        return tf.logical_and(i < max_iterations, tf.reduce_any(dot(residual, residual * inverse) > limit))
 
     def step(i, x, residual, direction, rho):
         product = apply(direction)
         alpha = tf.math.divide_no_nan(rho, dot(direction, product))
         x = x + alpha * direction
         residual = residual - alpha * product
-        preconditioned = residual * inverse
+        preconditioned = precondition(residual)
         new_rho = dot(residual, preconditioned)
         direction = preconditioned + tf.math.divide_no_nan(new_rho, rho) * direction
         return i + 1, x, residual, direction, new_rho
@@ -96,7 +132,7 @@ def noisy_linear_fill(noise=0.01, tolerance=1e-5, max_iterations=None, seed=None
     that are filled too are unknowns, so all filled pixels of an image and
     channel are solved jointly, as Quantus'
     `noisy_linear_imputation` does with a sparse solver; here an in-graph
-    conjugate-gradient solver (preconditioned by the diagonal) runs on the
+    conjugate-gradient solver (multilevel preconditioner) runs on the
     whole batch until each system's residual falls below `tolerance`
     (relative to the right-hand side, in the norm of the inverse diagonal):
     matches Quantus to about 1e-5 of the value range. Then N(0, noise^2) is
