@@ -297,7 +297,7 @@ def run_compare(args):
                     overlay.write_png(os.path.join(rows_dir, f"{method}.png"), overlay.image_grid(
                         [experiment.explanation_rows(model, images, settings.explainers[0])]))
                 runs.append(record)
-                experiment.write_results(out, config, runs)
+                experiment.write_results(out, config, runs, args.command_line)
                 _check_interrupted()
                 progress.update(1)
     except KeyboardInterrupt:
@@ -305,7 +305,7 @@ def run_compare(args):
         print(f"Interrupted: the {len(runs)} finished runs are in {out}/results.json", file=sys.stderr)
         raise
     progress.close()
-    experiment.write_results(out, config, runs)
+    experiment.write_results(out, config, runs, args.command_line)
     path = report.write(out)
     seeds, result_tables = report.tables(runs, settings.methods)
     print()
@@ -608,6 +608,7 @@ def main(argv=None):
 
 def _run(argv):
     args = build_parser().parse_args(argv)
+    args.command_line = "keras-edda " + " ".join(sys.argv[1:] if argv is None else argv)
     if getattr(args, "seeds", 1) < 1:
         print("keras-edda: error: --seeds must be at least 1", file=sys.stderr)
         return 2

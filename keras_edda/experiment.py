@@ -116,14 +116,14 @@ def write_atomically(path, text):
         raise
 
 
-def write_results(out, config, runs):
+def write_results(out, config, runs, command=None):
     """results.json and results.csv, each written atomically.
 
     results.json holds the config, the runs (per-seed scores), and per
     report table the summaries over the seeds every method finished (mean,
     std with ddof 1, values) and the paired comparisons of EDDA with each
     other method (difference, bootstrap interval, test, Holm-adjusted p,
-    verdict); results.csv one row per value.
+    verdict), and the command that made them; results.csv one row per value.
     """
     from keras_edda import statistics
     from keras_edda.experiments import report
@@ -132,8 +132,8 @@ def write_results(out, config, runs):
     summaries = {name: {method: {metric: statistics.summary(values) for metric, values in by_metric.items()}
                         for method, by_metric in table.items()} for name, table in tables.items()}
     comparisons = {name: report.comparisons(table) for name, table in tables.items()}
-    results = {"config": config, "seeds": seeds, "summaries": summaries, "comparisons": comparisons,
-               "runs": runs}
+    results = {"config": config, "command": command, "seeds": seeds, "summaries": summaries,
+               "comparisons": comparisons, "runs": runs}
     write_atomically(os.path.join(out, "results.json"), json.dumps(results, indent=2))
     table = io.StringIO()
     writer = csv.writer(table)

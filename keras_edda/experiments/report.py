@@ -169,6 +169,8 @@ def markdown(results, reference=REFERENCE):
     config = results["config"]
     seeds, result_tables = tables(results["runs"], config.get("methods"))
     lines = ["## " + f"{config.get('dataset', '?')}: {', '.join(config.get('methods', []))}", ""]
+    if results.get("command"):
+        lines += [f"Command: `{results['command']}`", ""]
     recipe = config.get("recipe", {})
     split = config.get("split", {})
     lines.append(
