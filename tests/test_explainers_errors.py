@@ -86,8 +86,8 @@ def test_bad_settings(model):
         explainers.IntegratedGradients(model, method="simpson")
     with pytest.raises(ValueError, match="`fill`.*Received: fill='purple'"):
         explainers.Occlusion(model, fill="purple")
-    with pytest.raises(ValueError, match="Unknown explainer.*Received: explainer='lime'"):
-        explainers.get("lime", model)
+    with pytest.raises(ValueError, match="Unknown explainer.*Received: explainer='no_such_explainer'"):
+        explainers.get("no_such_explainer", model)
     with pytest.raises(TypeError, match="`model` must be a `keras.Model`"):
         explainers.GradCAM(lambda x: x)
     with pytest.raises(ValueError, match="`data_format`.*Received: data_format='NHWC'"):
