@@ -190,3 +190,30 @@ def test_cli_trains_and_replaces_the_file_atomically(tmp_path, capsys):
     assert os.listdir(tmp_path) == ["inp.keras"]
     fill = fills.get(f"inpainter:{out}")
     assert fill.image_shape == (16, 16, 1)
+
+
+def test_a_method_layer_with_the_inpainter_fill_saves_and_loads_it_with_its_weights(tmp_path, network):
+    from keras_edda.methods import Cutout
+
+    classifier = small_cnn((SIZE, SIZE, 1), 3)
+    fill = Inpainter(network)
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), Cutout(classifier, fill=fill, seed=0), classifier])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras").layers[0].fill
+    assert isinstance(loaded, Inpainter) and loaded is not fill
+    images, masks = np.random.default_rng(0).uniform(size=(4, SIZE, SIZE, 1)).astype("float32"), box_masks(4, SIZE, 6)
+    np.testing.assert_array_equal(loaded(images, masks).numpy(), fill(images, masks).numpy())
+
+
+def test_metrics_take_the_inpainter_as_their_fill(network):
+    from keras_edda.metrics import DeletionAUC
+
+    classifier = small_cnn((SIZE, SIZE, 1), 3)
+    images = np.random.default_rng(1).uniform(size=(3, SIZE, SIZE, 1)).astype("float32")
+    maps = np.random.default_rng(2).uniform(size=(3, SIZE, SIZE, 1)).astype("float32")
+    fill = Inpainter(network)
+    curves = DeletionAUC(steps=4, fill=fill).curve(classifier, images, maps).numpy()
+    # The last step deletes every pixel: the whole image is the inpainter's guess from nothing.
+    everything = fill(images, np.ones_like(maps))
+    expected = keras.ops.take_along_axis(classifier(everything), np.argmax(classifier(images), -1)[:, None], 1)
+    np.testing.assert_allclose(curves[:, -1], np.asarray(expected)[:, 0], rtol=1e-4, atol=1e-6)
