@@ -70,7 +70,7 @@ class Inpainter(keras.layers.Layer):
         self.batch_size = _checks.check_positive_int(batch_size, "batch_size", allow_none=True)
         self.data_format = _checks.standardize_data_format(data_format)
         self.image_shape = tuple(model.inputs[0].shape[1:])
-        self.__name__ = f"inpainter:{model.name}"
+        self.__name__ = f"Inpainter({model.name})"
 
     @classmethod
     def load(cls, path, batch_size=None, data_format=None):
