@@ -141,3 +141,12 @@ def test_bad_input_gets_clear_errors(model, images):
         Lime(model, grid_size=32)(images)
     with pytest.raises(ValueError, match="integer ids"):
         Lime(model, segments=lambda x: tf.zeros(tf.shape(x)[:3]))(images)
+
+
+def test_channels_first_gives_the_channels_last_maps(model, images):
+    last = Lime(model, num_samples=40, grid_size=4, seed=2)(images, targets=1).numpy()
+    keras.config.set_image_data_format("channels_first")
+    first_model = small_cnn((3, 16, 16), 5)
+    first_model.set_weights(model.get_weights())
+    first = Lime(first_model, num_samples=40, grid_size=4, seed=2)(np.transpose(images, (0, 3, 1, 2)), targets=1)
+    np.testing.assert_allclose(np.transpose(first.numpy(), (0, 2, 3, 1)), last, rtol=1e-3, atol=1e-4)
