@@ -519,8 +519,9 @@ def build_parser():
                       help=f"a registered fill: {', '.join(sorted(FILLS))} (constant)")
     edda.add_argument("--fill-value", type=_finite_float, default=0.0,
                       help="value of the constant fill (0.0)")
-    edda.add_argument("--salient-target", type=_salient_target, default="uniform",
-                      help="'uniform' (default), 'decrease', 'none' or a smoothing alpha in (0, 1]")
+    edda.add_argument("--salient-target", type=_salient_target, default="decrease",
+                      help="'decrease' (default, chosen on validation data), 'uniform', 'none' or a smoothing "
+                           "alpha in (0, 1]")
     edda.add_argument("--non-salient-target", choices=("label", "consistency"), default="label",
                       help="target of the non-salient copies (label)")
     edda.add_argument("--margin", type=_fraction, default=0.1, help="the fall 'decrease' asks for (0.1)")

@@ -57,7 +57,8 @@ def test_transform_known_occlusions_and_targets():
 def test_uniform_and_none_salient_targets():
     model = small_cnn((4, 4, 3), num_classes=4)
     explainer = FirstChannelExplainer(model)
-    _, targets, _ = edda_transform(known_batch(), [1, 3], model, explainer, keep_if_correct=False)
+    _, targets, _ = edda_transform(known_batch(), [1, 3], model, explainer, keep_if_correct=False,
+                                   salient_target="uniform")
     np.testing.assert_allclose(targets[4:], 0.25)
     images, targets, weights = edda_transform(
         known_batch(), [1, 3], model, explainer, salient_target="none")
@@ -78,7 +79,7 @@ def test_sample_weights_are_inherited_and_warmup_gives_zero():
     model = small_cnn((4, 4, 3), num_classes=3)
     explainer = FirstChannelExplainer(model)
     _, _, weights = edda_transform(known_batch(), [0, 1], model, explainer, keep_if_correct=False,
-                                   sample_weight=[2.0, 3.0])
+                                   salient_target="uniform", sample_weight=[2.0, 3.0])
     np.testing.assert_allclose(weights, [2, 3, 2, 3, 2, 3])
     _, _, weights = edda_transform(known_batch(), [0, 1], model, explainer, warmup_steps=1)
     np.testing.assert_allclose(weights, [1, 1, 0, 0, 0, 0])
@@ -86,7 +87,7 @@ def test_sample_weights_are_inherited_and_warmup_gives_zero():
 
 def test_map_fn_warmup_counts_batches():
     model = small_cnn((16, 16, 3))
-    fn = edda_map_fn(model, warmup_steps=1, keep_if_correct=False)
+    fn = edda_map_fn(model, warmup_steps=1, keep_if_correct=False, salient_target="uniform")
     ds = tf.data.Dataset.from_tensor_slices((random_images(8), np.arange(8) % 5)).batch(4).map(fn)
     weights = [w.numpy() for _, _, w in ds]
     np.testing.assert_allclose(weights[0][4:], 0.0)
@@ -95,7 +96,7 @@ def test_map_fn_warmup_counts_batches():
 
 def test_warmup_in_epochs():
     model = small_cnn((16, 16, 3))
-    fn = edda_map_fn(model, warmup_epochs=2, steps_per_epoch=2, keep_if_correct=False)
+    fn = edda_map_fn(model, warmup_epochs=2, steps_per_epoch=2, keep_if_correct=False, salient_target="uniform")
     assert fn.layer.warmup_steps == 4
     ds = tf.data.Dataset.from_tensor_slices((random_images(20), np.arange(20) % 5)).batch(4).map(fn)
     active = [bool(w.numpy()[4:].all()) for _, _, w in ds]

@@ -323,12 +323,12 @@ def test_binary_sigmoid_head_keeps_its_labels():
     model = small_cnn(SHAPE, 1, activation="sigmoid")
     images = batch(4)[0]
     labels = np.array([0, 1, 1, 0])
-    out = EDDA(model, keep_if_correct=False)({"images": images, "labels": labels})
+    out = EDDA(model, keep_if_correct=False, salient_target="uniform")({"images": images, "labels": labels})
     targets = out["labels"].numpy()
     assert targets.shape == (12, 1)
     np.testing.assert_allclose(targets[:8, 0], [0, 1, 1, 0, 0, 1, 1, 0])
     np.testing.assert_allclose(targets[8:, 0], 0.5)
-    layer = EDDA(model, keep_if_correct=False)
+    layer = EDDA(model, keep_if_correct=False, salient_target="uniform")
     layer(tf.constant(images), training=True)
     assert float(layer.losses[0]) > 0.0
 
@@ -362,20 +362,21 @@ def test_empty_and_constant_maps_give_weight_zero_copies():
 
     out = EDDA(model, explainer=constant, keep_if_correct=False)({"images": images, "labels": labels})
     np.testing.assert_allclose(out["sample_weight"].numpy(), [1] * 4 + [0] * 8)
-    out = EDDA(model, explainer=constant, keep_if_correct=False, skip_uninformative=False)(
+    out = EDDA(model, explainer=constant, keep_if_correct=False, skip_uninformative=False, salient_target="uniform")(
         {"images": images, "labels": labels})
     np.testing.assert_allclose(out["sample_weight"].numpy(), 1.0)
 
 
 def test_layer_warmup_of_one_step_skips_exactly_the_first_step():
     model = tiny_cnn()
-    layer = EDDA(model, warmup_steps=1, keep_if_correct=False, skip_uninformative=False)
+    layer = EDDA(model, warmup_steps=1, keep_if_correct=False, skip_uninformative=False, salient_target="uniform")
     images = tf.constant(batch(4)[0])
     layer(images, training=True)
     assert float(layer.losses[0]) == 0.0
     layer(images, training=True)
     assert float(layer.losses[0]) > 0.0
-    fn = edda_map_fn(model, warmup_steps=1, keep_if_correct=False, skip_uninformative=False)
+    fn = edda_map_fn(model, warmup_steps=1, keep_if_correct=False, skip_uninformative=False,
+                     salient_target="uniform")
     first = fn(images, tf.constant(batch(4)[1]))[2].numpy()
     second = fn(images, tf.constant(batch(4)[1]))[2].numpy()
     np.testing.assert_allclose(first[4:], 0.0)
@@ -470,7 +471,8 @@ def test_decrease_target_is_a_hinge():
 def test_consistency_target_and_copies_weight():
     model = tiny_cnn()
     images, labels = batch(4)
-    out = EDDA(model, non_salient_target="consistency", keep_if_correct=False, copies_weight=0.5,
+    out = EDDA(model, non_salient_target="consistency", salient_target="uniform", keep_if_correct=False,
+               copies_weight=0.5,
                salient_weight=2.0, skip_uninformative=False)({"images": images, "labels": labels})
     probabilities = model(images).numpy()
     np.testing.assert_allclose(out["labels"][4:8], probabilities, rtol=1e-5)

@@ -8,7 +8,7 @@ from keras_edda import _checks
 from keras_edda.explainers import capture as capture_lib
 from keras_edda.explainers import registry
 from keras_edda.explainers.base import Explainer
-from keras_edda.explainers.grad_cam import GradCAM
+from keras_edda.explainers.grad_cam import last_spatial_layer
 from keras_edda.explainers.occlusion import _pair, patch_masks
 from keras_edda.ops.batching import chunked_loop
 from keras_edda.ops.layout import spatial_size
@@ -183,7 +183,7 @@ class Decoys(Explainer):
         # Any named layer will do; the default is Grad-CAM's, found by its
         # own rule (which sets `layer_path` and `layer`).
         if self.layer is None:
-            GradCAM._on_inspected(self, inspection)
+            self.layer_path, self.layer = last_spatial_layer(inspection, self.data_format, self.model.name)
 
     def patch_masks(self, height, width):
         """The patches as masks (P, H, W), 1.0 inside, in row-major order."""

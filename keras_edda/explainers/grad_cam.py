@@ -13,6 +13,37 @@ def _has_convolution_kernel(layer):
     return any(len(weight.shape) == 4 for weight in layer.weights)
 
 
+def last_spatial_layer(inspection, data_format, model_name):
+    """Grad-CAM's default layer: the last with a 4-D output of spatial size above 1 after a convolution.
+
+    Args:
+        inspection: a `ModelInspection` of the model.
+        data_format: the images' layout.
+        model_name: for the error message.
+
+    Returns:
+        `(path, layer)`.
+
+    Raises:
+        ValueError: when the model has no such layer.
+    """
+    seen_convolution = False
+    chosen = None
+    for path, layer, shape in inspection.calls:
+        seen_convolution = seen_convolution or _has_convolution_kernel(layer)
+        if shape is None or shape.rank != 4 or not seen_convolution:
+            continue
+        height, width = (shape[2], shape[3]) if data_format == "channels_first" else (shape[1], shape[2])
+        if (height or 2) * (width or 2) > 1:
+            chosen = (path, layer)
+    if chosen is None:
+        raise ValueError(
+            "GradCAM needs a layer with a 4-D output of spatial size above 1 after a convolution, and model "
+            f"'{model_name}' has none. Received: layer=None; layers called: "
+            f"{[(p, str(s)) for p, _, s in inspection.calls]}")
+    return chosen
+
+
 @register("grad_cam")
 class GradCAM(Explainer):
     """Grad-CAM: activations of a spatial layer weighted by their gradients.
@@ -58,27 +89,7 @@ class GradCAM(Explainer):
         if self.layer is not None:
             self._check_layer(inspection)
             return
-        seen_convolution = False
-        chosen = None
-        for path, layer, shape in inspection.calls:
-            seen_convolution = seen_convolution or _has_convolution_kernel(layer)
-            if shape is None or shape.rank != 4 or not seen_convolution:
-                continue
-            height, width = (
-                (shape[2], shape[3])
-                if self.data_format == "channels_first"
-                else (shape[1], shape[2])
-            )
-            if (height or 2) * (width or 2) > 1:
-                chosen = (path, layer)
-        if chosen is None:
-            raise ValueError(
-                "GradCAM needs a layer with a 4-D output of spatial size above "
-                "1 after a convolution, and model "
-                f"'{self.model.name}' has none. Received: layer=None; layers "
-                f"called: {[(p, str(s)) for p, _, s in inspection.calls]}"
-            )
-        self.layer_path, self.layer = chosen
+        self.layer_path, self.layer = last_spatial_layer(inspection, self.data_format, self.model.name)
 
     def _check_layer(self, inspection):
         shapes = [shape for _, layer, shape in inspection.calls if layer is self.layer]
