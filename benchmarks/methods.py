@@ -12,6 +12,8 @@
    `tf.function` on `(x, y)` against its ideal = the explanation and forward
    passes it needs (Cutout needs none: its ideal is a minimal hand-written
    cutout of the same batch).
+3. The parts of the methods' own work (ranking pixels, fills, building the
+   copies), each in its own `tf.function`, to show where a gap goes.
 
 Every measured function is timed in `--rounds` rounds of `--repeats` calls,
 the functions taking turns call by call so that the load of the shared
@@ -39,24 +41,37 @@ tf.get_logger().setLevel("ERROR")
 from _timing import _block, device_name, median_seconds  # noqa: E402
 from edda_overhead import train_step_fn  # noqa: E402
 
-from keras_edda import explainers, models  # noqa: E402
+from keras_edda import explainers, models, ops  # noqa: E402
 from keras_edda.data import method_map_fn  # noqa: E402
 from keras_edda.methods import EDDA, Cutout, RandomOcclusion, SaliencyGuided  # noqa: E402
+from keras_edda.ops import fills  # noqa: E402
 
-# name, layer factory, copies K, in-model extra passes, map-function extra passes.
-# Passes are the ideal's parts: "grad_cam", "saliency" (an explanation of the N
-# originals) and "forward" (one forward pass of N images, no gradient).
+# name and layer factory; the ideal's parts are read from the layer's settings (`passes`).
 METHODS = [
-    ("EDDA (defaults)", lambda c: EDDA(c, seed=0), 2,
-     ("grad_cam", "forward"), ("grad_cam", "forward")),
+    ("EDDA (defaults)", lambda c: EDDA(c, seed=0)),
     ("EDDA decrease + consistency",
-     lambda c: EDDA(c, salient_target="decrease", non_salient_target="consistency", seed=0), 2,
-     ("grad_cam", "forward", "forward"), ("grad_cam", "forward", "forward")),
-    ("RandomOcclusion", lambda c: RandomOcclusion(c, seed=0), 2,
-     ("grad_cam", "forward", "forward"), ("grad_cam", "forward", "forward")),
-    ("SaliencyGuided", lambda c: SaliencyGuided(c, seed=0), 1, ("saliency",), ("saliency",)),
-    ("Cutout", lambda c: Cutout(c, seed=0), 1, ("forward",), ("cutout_reference",)),
+     lambda c: EDDA(c, salient_target="decrease", non_salient_target="consistency", seed=0)),
+    ("RandomOcclusion", lambda c: RandomOcclusion(c, seed=0)),
+    ("SaliencyGuided", lambda c: SaliencyGuided(c, seed=0)),
+    ("Cutout", lambda c: Cutout(c, seed=0)),
 ]
+
+
+def passes(layer, in_model):
+    """The explanation and forward passes of N images a layer needs, as its docstring counts them.
+
+    "grad_cam" and "saliency" are an explanation of the batch, "forward" one
+    forward pass of N images without a gradient.
+    """
+    if isinstance(layer, SaliencyGuided):
+        return ("saliency",)
+    if isinstance(layer, Cutout):
+        return ("forward",) if in_model else ("cutout_reference",)
+    if isinstance(layer, RandomOcclusion):
+        needed = ("grad_cam",) * (layer.area_explainer is not None) + ("forward",)   # + the prediction
+    else:
+        needed = ("grad_cam",)
+    return needed + ("forward",) * layer.keep_if_correct + ("forward",) * (layer.salient_target == "decrease")
 
 
 def cutout_reference(size, num_classes):
@@ -144,35 +159,64 @@ def main():
         "forward": lambda: forward(x),
         "cutout_reference": (lambda fn: lambda: fn(x, y))(cutout_reference(0.5, 10)),
     }
-    for copies in sorted({0} | {method[2] for method in METHODS}):
+    layers = {name: make(models.small_cnn(shape, 10)) for name, make in METHODS}
+    for copies in sorted({0} | {len(layer.copy_names) for layer in layers.values()}):
         xs, ys = tf.concat([x] * (1 + copies), 0), tf.concat([y] * (1 + copies), 0)
         functions[f"step on {1 + copies}N"] = (lambda a, b: lambda: plain_step(a, b))(xs, ys)
 
-    for name, make, copies, _, _ in METHODS:
+    for name, make in METHODS:
         classifier = models.small_cnn(shape, 10)
         model = keras.Sequential([keras.Input(shape), make(classifier), classifier])
         model.compile("adam")
         step = train_step_fn(model)
         functions[f"{name} step"] = (lambda s: lambda: s(x, y))(step)
-        map_fn = method_map_fn(make(models.small_cnn(shape, 10)))
+        map_fn = method_map_fn(layers[name])
         mapped = tf.function(lambda images, labels, fn=map_fn: fn(images, labels))
         functions[f"{name} map"] = (lambda m: lambda: m(x, y))(mapped)
+
+    # Parts of the methods' own work (not model passes), to see where a gap to the ideal goes.
+    maps = saliency(x, y)
+    edda = EDDA(plain)
+    transformation = edda.get_random_transformation({"images": x, "labels": y})
+    parts = {
+        "empty tf.function call": (tf.function(lambda a: a), (x,)),
+        "rank N maps for a top-fraction mask (SaliencyGuided)": (
+            tf.function(lambda m: ops.top_fraction_mask(-m, 0.5)), (maps,)),
+        "noise fill of N images (SaliencyGuided)": (
+            tf.function(lambda a, m: fills.get("noise")(a, m)), (x, transformation["copy_masks"][0])),
+        "threshold masks of N maps (EDDA)": (tf.function(lambda m: ops.salient_mask(m, 0.5)), (maps,)),
+        "2N copies from masks and fills (EDDA, MethodLayer.copies)": (
+            tf.function(lambda a, t: edda.copies(a, t)), (x, transformation)),
+        "phase 2 on N + 2N rows (EDDA, transform_*)": (
+            tf.function(lambda a, b, t: (edda.transform_images(a, t), edda.transform_labels(b, t),
+                                         edda.transform_sample_weights(None, t))), (x, y, transformation)),
+    }
+    for name, (fn, fn_args) in parts.items():
+        functions[name] = (lambda f, a: lambda: f(*a))(fn, fn_args)
 
     times = timed_rounds(functions, args.rounds, args.repeats, args.clock)
 
     print(f"# {device_name()}; TF {tf.__version__}, Keras {keras.__version__}; small_cnn, batch {args.batch} x "
           f"{args.size}x{args.size}x3, {args.rounds} rounds x median of {args.repeats}, {args.clock} clock")
+    edda_default = layers["EDDA (defaults)"]
+    print(f"EDDA defaults: salient_target={edda_default.salient_target!r}, "
+          f"non_salient_target={edda_default.non_salient_target!r}, keep_if_correct={edda_default.keep_if_correct}")
     print(f"plain train step on N (reference): {statistics.median(times['step on 1N']) * 1e3:.1f} ms")
     print()
     print("| train step in a model | ms | ideal ms (parts) | ours / ideal |")
     print("|---|---|---|---|")
-    for name, _, copies, model_parts, _ in METHODS:
-        print(row(name, f"{name} step", (f"step on {1 + copies}N",) + model_parts, times))
+    for name, layer in layers.items():
+        print(row(name, f"{name} step", (f"step on {1 + len(layer.copy_names)}N",) + passes(layer, True), times))
     print()
     print("| method_map_fn in a tf.function | ms | ideal ms (parts) | ours / ideal |")
     print("|---|---|---|---|")
-    for name, _, _, _, map_parts in METHODS:
-        print(row(name, f"{name} map", map_parts, times))
+    for name, layer in layers.items():
+        print(row(name, f"{name} map", passes(layer, False), times))
+    print()
+    print("| part of the methods' own work, in its own tf.function | ms |")
+    print("|---|---|")
+    for name in parts:
+        print(f"| {name} | {statistics.median(times[name]) * 1e3:.2f} |")
 
 
 if __name__ == "__main__":
