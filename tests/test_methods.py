@@ -19,7 +19,7 @@ from keras_edda.methods.edda import decreased_targets
 
 SHAPE = (8, 8, 3)
 COPIES = {EDDA: 2, RandomOcclusion: 2, SaliencyGuided: 1, Cutout: 1}
-DETERMINISTIC = {EDDA: {}, RandomOcclusion: {}, SaliencyGuided: {"fill": "mean"}, Cutout: {}}
+DETERMINISTIC = {EDDA: {}, RandomOcclusion: {}, SaliencyGuided: {}, Cutout: {}}
 
 
 def tiny_cnn(num_classes=3, activation="softmax"):

@@ -133,7 +133,7 @@ class MethodLayer(keras.layers.Layer):
             raise ValueError(f"`fill_value` must be a finite number. Received: fill_value={fill_value!r}")
         self.fill = fill
         self.fill_value = float(fill_value)
-        self.fill_fn = fills.get(fill, self.fill_value, self.data_format)
+        self.fill_fn = fills.get(fill, self.fill_value, self.data_format, seed=seed)
         self.rate = _checks.check_fraction(rate, "rate", True, False)
         self.seed = seed
         self.warmup_steps = warmup_steps_of(warmup_steps, warmup_epochs, steps_per_epoch)

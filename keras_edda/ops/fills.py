@@ -10,6 +10,7 @@ produce plausible content there.
 import math
 import numbers
 
+import keras
 import tensorflow as tf
 
 from keras_edda import _checks
@@ -90,13 +91,20 @@ def blur_fill(kernel_size=11, sigma=5.0, data_format=None):
 
 
 def noise_fill(seed=None):
-    """Fills with uniform noise in each image's own [min, max] range."""
+    """Fills with uniform noise in each image's own [min, max] range.
+
+    Args:
+        seed: seed of the fill's own `keras.random.SeedGenerator`: two fills
+            made with the same seed draw the same sequence of noise (`None`:
+            not reproducible).
+    """
+    generator = keras.random.SeedGenerator(seed)
 
     def fill(images, mask):
         axes = tf.range(1, tf.rank(images))
         low = tf.reduce_min(images, axis=axes, keepdims=True)
         high = tf.reduce_max(images, axis=axes, keepdims=True)
-        noise = tf.random.uniform(tf.shape(images), seed=seed, dtype=images.dtype)
+        noise = tf.cast(keras.random.uniform(tf.shape(images), seed=generator), images.dtype)
         return low + noise * (high - low)
 
     return fill
