@@ -172,3 +172,28 @@ def assert_all_finite(tensor, name):
             raise ValueError(f"{message} Received: {name} with non-finite entries")
         return tensor
     return tf.debugging.assert_all_finite(tensor, message)
+
+
+def check_class_ids(labels, rows, rows_argument, per="row", integer=True):
+    """Checks labels as class ids (N,), one per row of another argument.
+
+    Args:
+        labels: the labels (converted to a tensor).
+        rows: the tensor whose leading axis the labels follow.
+        rows_argument: that argument's name, for the messages.
+        per: what one row is, for the message (`"image"`, `"sample"`, ...).
+        integer: also require an integer dtype.
+
+    Returns:
+        The labels as a tensor (dtype unchanged).
+    """
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank != 1 or (integer and not labels.dtype.is_integer):
+        raise ValueError(
+            "`labels` must be int class ids of shape (N,). "
+            f"Received: labels.shape={labels.shape}, labels.dtype={labels.dtype.name}")
+    if None not in (labels.shape[0], rows.shape[0]) and labels.shape[0] != rows.shape[0]:
+        raise ValueError(
+            f"`labels` must have one entry per {per} of `{rows_argument}`. "
+            f"Received: labels.shape={labels.shape}, {rows_argument}.shape={rows.shape}")
+    return labels

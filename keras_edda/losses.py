@@ -6,6 +6,8 @@ import numbers
 import keras
 import tensorflow as tf
 
+from keras_edda import _checks
+
 
 def _check_temperature(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -20,14 +22,7 @@ def _check_shapes(labels, projections):
         raise ValueError(
             "`projections` must have shape (N, V, d): N samples, V views. "
             f"Received: projections.shape={projections.shape}")
-    if labels.shape.rank != 1:
-        raise ValueError(
-            "`labels` must be int class ids of shape (N,). "
-            f"Received: labels.shape={labels.shape}")
-    if None not in (labels.shape[0], projections.shape[0]) and labels.shape[0] != projections.shape[0]:
-        raise ValueError(
-            "`labels` must have one entry per sample of `projections`. "
-            f"Received: labels.shape={labels.shape}, projections.shape={projections.shape}")
+    _checks.check_class_ids(labels, projections, "projections", "sample", integer=False)
 
 
 def supcon_loss(labels, projections, temperature=0.1, base_temperature=0.07,

@@ -30,15 +30,7 @@ def _labels_as_classes(labels, probabilities):
                 "One-hot `labels` must have the classes of `probabilities`. "
                 f"Received: labels.shape={labels.shape}, probabilities.shape={probabilities.shape}")
         return tf.argmax(labels, axis=-1, output_type=tf.int32)
-    if rank != 1 or not labels.dtype.is_integer:
-        raise ValueError(
-            "`labels` must be int class indices (N,) or one-hot (N, C). "
-            f"Received: labels.shape={labels.shape}, labels.dtype={labels.dtype.name}")
-    if None not in (labels.shape[0], probabilities.shape[0]) and labels.shape[0] != probabilities.shape[0]:
-        raise ValueError(
-            "`labels` must have one entry per row of `probabilities`. "
-            f"Received: labels.shape={labels.shape}, probabilities.shape={probabilities.shape}")
-    return tf.cast(labels, tf.int32)
+    return tf.cast(_checks.check_class_ids(labels, probabilities, "probabilities"), tf.int32)
 
 
 def mean_confidence(probabilities):

@@ -15,19 +15,6 @@ from keras_edda.ops.batching import map_rows
 _COMPILED = weakref.WeakKeyDictionary()
 
 
-def _check_labels(labels, images):
-    labels = tf.convert_to_tensor(labels)
-    if labels.shape.rank != 1 or not labels.dtype.is_integer:
-        raise ValueError(
-            "`labels` must be int class ids (N,). "
-            f"Received: labels.shape={labels.shape}, labels.dtype={labels.dtype.name}")
-    if None not in (labels.shape[0], images.shape[0]) and labels.shape[0] != images.shape[0]:
-        raise ValueError(
-            "`labels` must have one entry per image. "
-            f"Received: labels.shape={labels.shape}, images.shape={images.shape}")
-    return tf.cast(labels, tf.int32)
-
-
 def _check_settings(epsilon, pixel_range):
     if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon >= 0:
         raise ValueError(f"`epsilon` must be a float >= 0. Received: epsilon={epsilon!r}")
@@ -99,7 +86,7 @@ def fgsm_images(model, images, labels, epsilon=4 / 255, pixel_range=(0.0, 1.0), 
     """
     model = _checks.check_model(model)
     images = tf.cast(_checks.check_images(images, "images"), tf.float32)
-    labels = _check_labels(labels, images)
+    labels = tf.cast(_checks.check_class_ids(labels, images, "images", "image"), tf.int32)
     epsilon, (low, high) = _check_settings(epsilon, pixel_range)
     batch_size = _checks.check_positive_int(batch_size, "batch_size", allow_none=True)
     step = tf.constant(epsilon * (high - low), tf.float32)
@@ -119,7 +106,7 @@ def fgsm_accuracy(model, images, labels, epsilon=4 / 255, pixel_range=(0.0, 1.0)
     ```
     """
     shifted = fgsm_images(model, images, labels, epsilon, pixel_range, batch_size)
-    labels = _check_labels(labels, shifted)
+    labels = tf.cast(_checks.check_class_ids(labels, shifted, "images", "image"), tf.int32)
     probabilities = ProbabilityReader(model, shifted, batch_size)(shifted)
     predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
     return tf.reduce_mean(tf.cast(tf.equal(predicted, labels), tf.float32))
