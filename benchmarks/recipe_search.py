@@ -30,6 +30,8 @@ CONFIGS = {
     "bn-cosine-12": (dict(epochs=12, learning_rate=3e-3), {}),
     "bn-cosine-20": (dict(epochs=20, learning_rate=3e-3), {}),
     "bn-cosine-20-lr1e-2": (dict(epochs=20, learning_rate=1e-2), {}),
+    "bn-cosine-40": (dict(epochs=40, learning_rate=3e-3), {}),
+    "bn-cosine-80": (dict(epochs=80, learning_rate=3e-3), {}),
     "default": (recipes.DEFAULT.to_dict(), {}),
 }
 

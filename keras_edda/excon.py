@@ -186,6 +186,17 @@ class ExCon(keras.Model):
             nothing to do on one channel).
         value_range: range of the pixel values, for the jitter ((0, 1)).
         seed: seed of the random views.
+        classifier_optimizer: the optimizer of the linear classifier, apart
+            from the model's: `None` (default) is SGD with learning rate
+            0.5 and momentum 0.9 (the authors' learning rate; their
+            classifier trains in phases of its own), or a
+            `keras.optimizers.Optimizer`, or a name or config for
+            `keras.optimizers.get`; `"shared"` trains it with the model's
+            optimizer. A linear layer on fixed features needs far larger
+            steps than the encoder: with Adam at 3e-3 for a few hundred
+            steps its logits stay small, and it is under-confident and
+            inaccurate although the features separate the classes (see
+            docs/excon.md).
         **kwargs: usual `keras.Model` arguments (`name`).
 
     Example:
@@ -204,7 +215,7 @@ class ExCon(keras.Model):
                  warmup_steps=0, steps_per_epoch=None, classifier_training="joint", temperature=0.1,
                  base_temperature=0.07, crop_scale=(0.2, 1.0), flip=True, jitter=(0.4, 0.4, 0.4, 0.1),
                  jitter_probability=0.8, grayscale_probability=0.2, value_range=(0.0, 1.0), seed=None,
-                 **kwargs):
+                 classifier_optimizer=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(encoder, dict):
             encoder = keras.saving.deserialize_keras_object(encoder)
@@ -272,12 +283,34 @@ class ExCon(keras.Model):
         self._build_augmentation(encoder.input_shape)
         self.steps = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
                                      name="steps", aggregation="only_first_replica")
+        self.classifier_optimizer = self._check_classifier_optimizer(classifier_optimizer)
         self.supcon_tracker = keras.metrics.Mean(name="supcon_loss")
         self.kept_tracker = keras.metrics.Mean(name="masked_kept")
         self._explainer = None
         self.build(encoder.input_shape)
+        if self.classifier_optimizer is not None:
+            self.classifier_optimizer.build(self.classifier.trainable_variables)
         if self.explanations:
             self.explainer.inspect(tf.zeros((1,) + tuple(encoder.input_shape[1:])))
+
+    @staticmethod
+    def _check_classifier_optimizer(value):
+        if value is None:
+            return keras.optimizers.SGD(learning_rate=0.5, momentum=0.9)
+        if isinstance(value, str) and value == "shared":
+            return None
+        if isinstance(value, keras.optimizers.Optimizer):
+            return value
+        if isinstance(value, (str, dict)):
+            try:
+                return keras.optimizers.get(value)
+            except (ValueError, TypeError) as error:
+                raise ValueError(
+                    "`classifier_optimizer` must be None, 'shared', a Keras optimizer, or its name or "
+                    f"config. Received: classifier_optimizer={value!r}") from error
+        raise TypeError(
+            "`classifier_optimizer` must be None, 'shared', a Keras optimizer, or its name or config. "
+            f"Received: classifier_optimizer={value!r}")
 
     def _build_augmentation(self, input_shape):
         data_format = keras.config.image_data_format()
@@ -401,7 +434,7 @@ class ExCon(keras.Model):
             batch.append(masked)
         contrast_weight, classifier_weight = self._loss_weights(step)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=self.classifier_optimizer is not None) as tape:
             features = self.encoder(tf.concat(batch, axis=0), training=True)
             projections = tf.cast(self.head(features, training=True), tf.float32)
             parts = tf.split(projections, len(batch), axis=0)
@@ -423,10 +456,18 @@ class ExCon(keras.Model):
             loss = contrast_weight * contrast / tf.cast(replicas, contrast.dtype) + classifier_weight * tf.cast(
                 classifier_loss, contrast.dtype)
             scaled = self.optimizer.scale_loss(loss)
-        variables = self.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(
-            [(gradient, variable) for gradient, variable in zip(gradients, variables) if gradient is not None])
+            if self.classifier_optimizer is not None:
+                classifier_scaled = self.classifier_optimizer.scale_loss(
+                    classifier_weight * tf.cast(classifier_loss, tf.float32))
+        if self.classifier_optimizer is None:
+            self._apply(self.optimizer, tape.gradient(scaled, self.trainable_variables), self.trainable_variables)
+        else:
+            classifier_variables = self.classifier.trainable_variables
+            others = [v for v in self.trainable_variables if all(v is not c for c in classifier_variables)]
+            # The classifier reads stopped-gradient features: `scaled` reaches the others only.
+            self._apply(self.optimizer, tape.gradient(scaled, others), others)
+            self._apply(self.classifier_optimizer, tape.gradient(classifier_scaled, classifier_variables),
+                        classifier_variables)
         self.supcon_tracker.update_state(contrast)
         if self.explanations:
             self.kept_tracker.update_state(tf.reduce_mean(tf.cast(kept, tf.float32)),
@@ -435,9 +476,16 @@ class ExCon(keras.Model):
             self._loss_tracker.update_state(loss * tf.cast(replicas, loss.dtype), sample_weight=num_images)
         return self.compute_metrics(None, two_labels, predictions, sample_weight=weights)
 
+    @staticmethod
+    def _apply(optimizer, gradients, variables):
+        optimizer.apply_gradients(
+            [(gradient, variable) for gradient, variable in zip(gradients, variables) if gradient is not None])
+
     def get_config(self):
         return {
             **super().get_config(),
+            "classifier_optimizer": ("shared" if self.classifier_optimizer is None
+                                     else keras.optimizers.serialize(self.classifier_optimizer)),
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "num_classes": self.num_classes,
             "projection_dim": self.projection_dim,

@@ -125,6 +125,27 @@ def test_fit_under_mirrored_strategy(digits):
     assert np.isfinite(history["loss"][0])
 
 
+def test_classifier_trains_with_its_own_optimizer(digits):
+    x, y = digits[0][:32], digits[1][:32]
+    default = make_model()
+    assert isinstance(default.classifier_optimizer, keras.optimizers.SGD)
+    assert float(default.classifier_optimizer.learning_rate) == 0.5
+    assert float(default.classifier_optimizer.momentum) == 0.9
+    for classifier_optimizer, moves in ((keras.optimizers.SGD(0.0), False), ("shared", True),
+                                        ({"class_name": "SGD", "config": {"learning_rate": 0.1}}, True)):
+        model = make_model(classifier_optimizer=classifier_optimizer)
+        model.compile("adam", loss="sparse_categorical_crossentropy")
+        classifier_before = model.classifier.get_weights()[0].copy()
+        encoder_before = model.encoder.get_weights()[0].copy()
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+        assert not np.allclose(model.encoder.get_weights()[0], encoder_before)
+        assert np.allclose(model.classifier.get_weights()[0], classifier_before) != moves, classifier_optimizer
+        restored = ExCon.from_config(model.get_config())
+        expected = "shared" if classifier_optimizer == "shared" else type(model.classifier_optimizer)
+        assert (restored.classifier_optimizer is None if expected == "shared"
+                else isinstance(restored.classifier_optimizer, expected))
+
+
 def test_save_and_load_in_a_new_process(digits, tmp_path):
     x = digits[0][:32]
     model = make_model()
@@ -248,6 +269,10 @@ def test_bad_input(digits):
     ]:
         with pytest.raises(ValueError, match=match):
             ExCon(encoder, **{"num_classes": 10, **kwargs})
+    with pytest.raises(ValueError, match="classifier_optimizer='nonsense'"):
+        ExCon(encoder, 10, classifier_optimizer="nonsense")
+    with pytest.raises(TypeError, match="classifier_optimizer=3"):
+        ExCon(encoder, 10, classifier_optimizer=3)
     unpooled = keras.Sequential([keras.Input((SIZE, SIZE, 1)), keras.layers.Conv2D(2, 3)])
     with pytest.raises(ValueError, match="encoder.output_shape"):
         ExCon(unpooled, 10)

@@ -493,3 +493,19 @@ def test_a_model_whose_classifier_is_not_the_explained_one_is_refused():
     nested = keras.Sequential([keras.Input(SHAPE), EDDA(explained), keras.Sequential([explained])])
     nested.compile("adam", "sparse_categorical_crossentropy")
     nested.fit(*batch(4), batch_size=4, epochs=1, verbose=0)
+
+
+def test_area_from_kwargs_reach_the_area_explainer_and_round_trip():
+    model = tiny_cnn()
+    layer = RandomOcclusion(model, area_from="integrated_gradients", area_from_kwargs={"steps": 3}, seed=0)
+    assert layer.area_explainer.steps == 3
+    config = layer.get_config()
+    assert config["area_from_kwargs"] == {"steps": 3}
+    images, labels = batch(4)
+    ig = explainers.get("integrated_gradients", model, steps=3)(images, tf.constant(labels, tf.int32))
+    transformation = layer.get_random_transformation({"images": images, "labels": labels})
+    # The random mask of each image has the area of the 3-step IG mask at the same threshold.
+    from keras_edda.ops.masks import threshold_mask
+    expected = threshold_mask(ig, 0.5).numpy().reshape(4, -1).sum(axis=1)
+    salient = transformation["copy_masks"].numpy()[1].reshape(4, -1).sum(axis=1)
+    np.testing.assert_array_equal(salient, expected)

@@ -115,6 +115,8 @@ class EDDA(MethodLayer):
         area_from: an explainer name; each image's salient area is the one
             this explainer's mask would have, and `explainer` only ranks the
             pixels (the matched-area random baseline, see `RandomOcclusion`).
+        area_from_kwargs: settings of the `area_from` explainer (e.g.
+            `{"steps": 8}` for Integrated Gradients).
         rate, seed, warmup_steps, warmup_epochs, steps_per_epoch,
             copies_weight: see `MethodLayer`.
 
@@ -136,7 +138,7 @@ class EDDA(MethodLayer):
     def __init__(self, model, explainer="grad_cam", explainer_kwargs=None, threshold=None, fraction=None,
                  fill="constant", fill_value=0.0, salient_target="decrease", non_salient_target="label",
                  keep_if_correct=True, explain_target="label", margin=0.1, salient_weight=1.0,
-                 skip_uninformative=True, area_from=None, **kwargs):
+                 skip_uninformative=True, area_from=None, area_from_kwargs=None, **kwargs):
         salient_target = self._check_salient_target(salient_target)
         copy_names = ("non_salient",) if salient_target == "none" else ("non_salient", "salient")
         super().__init__(model, copy_names, fill=fill, fill_value=fill_value, **kwargs)
@@ -160,9 +162,10 @@ class EDDA(MethodLayer):
         if area_from is not None:
             explainers_lib.name_of(area_from)
         self.area_from = area_from
+        self.area_from_kwargs = None if area_from_kwargs is None else dict(area_from_kwargs)
         self.area_explainer = None
         if area_from is not None and self.threshold is not None:
-            self.area_explainer = self.build_explainer(area_from, None, self.get_classifier())
+            self.area_explainer = self.build_explainer(area_from, area_from_kwargs, self.get_classifier())
 
     @staticmethod
     def _check_salient_target(value):
@@ -249,4 +252,5 @@ class EDDA(MethodLayer):
             "salient_weight": self.salient_weight,
             "skip_uninformative": self.skip_uninformative,
             "area_from": self.area_from,
+            "area_from_kwargs": self.area_from_kwargs,
         }

@@ -26,6 +26,7 @@ class RandomOcclusion(EDDA):
         model: the classifier.
         area_from: explainer whose mask areas are matched (`"grad_cam"`);
             ignored with `fraction`.
+        area_from_kwargs: settings of the `area_from` explainer.
         grid_size: side of the coarse random grid (4).
         seed: seed of the random maps and of the `rate` draws.
         **kwargs: the settings of `EDDA` (`threshold`, `fraction`, `fill`,
