@@ -48,7 +48,8 @@ def test_compare_on_the_embedded_digits(tmp_path, capsys):
     assert sorted(run["method"] for run in results["runs"]) == ["edda", "none", "random"]
     for run in results["runs"]:
         scores = run["scores"]
-        assert set(scores) == {"accuracy", "ece", "mean_confidence", "grad_cam"}
+        assert set(scores) == {"accuracy", "ece", "mean_confidence", "fgsm_accuracy", "fgsm_ece", "grad_cam"}
+        assert all(0.0 <= scores[k] <= 1.0 for k in ("fgsm_accuracy", "fgsm_ece"))
         assert set(scores["grad_cam"]) == {"blur", "fill-free"}
         assert set(scores["grad_cam"]["blur"]) == {"deletion_auc", "deletion_auc_random", "deletion_auc_gain"}
         assert set(scores["grad_cam"]["fill-free"]) == {"road_morf", "road_morf_random", "road_morf_gain"}

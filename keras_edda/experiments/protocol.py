@@ -42,15 +42,17 @@ FILL_METRICS = ("deletion_auc", "deletion_auc_normalized", "insertion_auc", "ins
 FILL_FREE_METRICS = ("road_morf", "road_lerf", "saliency_metric")
 LOCALIZATION = ("pointing_game", "energy_pointing_game")
 FILL_FREE = "fill-free"
-MODEL_METRICS = ("accuracy", "ece", "mean_confidence")
+MODEL_METRICS = ("accuracy", "ece", "mean_confidence", "fgsm_accuracy", "fgsm_ece")
+# FGSM as ExCon evaluates: one signed-gradient step of 4/255 in [0, 1] pixel space.
+FGSM_EPSILON = 4 / 255
 SURFACES = ("map", "layer")
 
 
 def direction(metric):
     """`"higher"` or `"lower"`: which values of a metric are better."""
-    if metric.endswith("_gain") or metric in ("accuracy",):
+    if metric.endswith("_gain") or metric in ("accuracy", "fgsm_accuracy"):
         return "higher"
-    if metric in ("ece",):
+    if metric in ("ece", "fgsm_ece"):
         return "lower"
     if metric == "mean_confidence":
         return "higher"
@@ -269,19 +271,24 @@ def evaluate(classifier, data, settings):
     """Scores a trained classifier on the test split (once).
 
     Returns:
-        `{"accuracy", "ece", "mean_confidence", explainer: {fill: {metric:
-        value, metric + "_random": value, metric + "_gain": value}}}`; the
-        fill-free metrics are under the fill `"fill-free"`; a gain is
-        signed so that positive means the explainer beats random maps.
+        `{"accuracy", "ece", "mean_confidence", "fgsm_accuracy", "fgsm_ece",
+        explainer: {fill: {metric: value, metric + "_random": value, metric
+        + "_gain": value}}}`; the fill-free metrics are under the fill
+        `"fill-free"`; a gain is signed so that positive means the explainer
+        beats random maps. `fgsm_*` are accuracy and ECE on the test images
+        shifted by FGSM (`FGSM_EPSILON` in [0, 1] pixel space; the data's
+        pixels are in [0, 1]).
     """
     head = explainers_lib.heads.describe(classifier, data.x_test[:1])
-    probabilities = head.probabilities(classifier.predict(data.x_test, verbose=0, batch_size=256))
     labels = data.y_test
-    scores = {
-        "accuracy": float(np.mean(np.argmax(probabilities, axis=-1) == labels)),
-        "ece": float(metrics_lib.expected_calibration_error(probabilities, labels, num_bins=15)),
-        "mean_confidence": float(metrics_lib.mean_confidence(probabilities)),
-    }
+    scores = {}
+    shifted = metrics_lib.fgsm_images(classifier, data.x_test, labels, FGSM_EPSILON, batch_size=256)
+    for prefix, images in (("", data.x_test), ("fgsm_", shifted)):
+        probabilities = head.probabilities(classifier.predict(images, verbose=0, batch_size=256))
+        scores[f"{prefix}accuracy"] = float(np.mean(np.argmax(probabilities, axis=-1) == labels))
+        scores[f"{prefix}ece"] = float(metrics_lib.expected_calibration_error(probabilities, labels, num_bins=15))
+        if not prefix:
+            scores["mean_confidence"] = float(metrics_lib.mean_confidence(probabilities))
     count = min(settings.eval_samples, len(data.x_test))
     images = tf.constant(data.x_test[:count])
     object_masks = None if data.object_masks_test is None else tf.constant(data.object_masks_test[:count])

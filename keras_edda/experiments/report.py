@@ -223,7 +223,8 @@ def plot(results, path, reference=REFERENCE):
     import matplotlib.pyplot as plt
 
     _, result_tables = tables(results["runs"], results["config"].get("methods"))
-    panels = [("model", m) for m in protocol.MODEL_METRICS]
+    model_metrics = next(iter(result_tables["model"].values()))
+    panels = [("model", m) for m in protocol.MODEL_METRICS if m in model_metrics]
     for name in result_tables:
         if name == "model":
             continue
