@@ -333,11 +333,12 @@ def _metric_selection(names):
 
     if not names:
         return {}
-    known = protocol.FILL_METRICS + protocol.FILL_FREE_METRICS
+    fill_metrics = protocol.FILL_METRICS + protocol.OPTIONAL_FILL_METRICS
+    known = fill_metrics + protocol.FILL_FREE_METRICS
     unknown = [name for name in names if name not in known]
     if unknown:
         raise UserError(f"unknown --metric {unknown[0]!r}; known: {', '.join(known)}")
-    return {"fill_metrics": [n for n in names if n in protocol.FILL_METRICS],
+    return {"fill_metrics": [n for n in names if n in fill_metrics],
             "fill_free_metrics": [n for n in names if n in protocol.FILL_FREE_METRICS]}
 
 
@@ -545,7 +546,7 @@ def build_parser():
                              "deletion_auc_normalized, insertion_auc, insertion_auc_normalized, average_drop, "
                              "salient_occlusion_drop, non_salient_agreement under every --eval-fill, and "
                              "road_morf, road_lerf, saliency_metric once (pointing games where the data has "
-                             "object masks)")
+                             "object masks); increase_in_confidence when named")
     report.add_argument("--eval-samples", type=_positive_int, default=128,
                         help="test images for the alignment metrics (128)")
     report.add_argument("--monitor-samples", type=_positive_int, default=32,

@@ -366,3 +366,9 @@ def test_compare_contrastive_methods_share_the_recipe(tmp_path):
     for run in results["runs"]:
         assert 0.0 <= run["scores"]["accuracy"] <= 1.0
         assert np.isfinite(run["scores"]["grad_cam"]["blur"]["deletion_auc"])
+
+
+def test_metric_flags_split_into_fill_and_fill_free_metrics_and_take_optional_ones():
+    selection = cli._metric_selection(["increase_in_confidence", "road_morf", "deletion_auc"])
+    assert selection == {"fill_metrics": ["increase_in_confidence", "deletion_auc"],
+                         "fill_free_metrics": ["road_morf"]}

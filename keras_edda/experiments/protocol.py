@@ -37,6 +37,8 @@ MODEL_METHODS = ("supcon", "excon")
 # Metrics that replace pixels, scored under every evaluation fill.
 FILL_METRICS = ("deletion_auc", "deletion_auc_normalized", "insertion_auc", "insertion_auc_normalized",
                 "average_drop", "salient_occlusion_drop", "non_salient_agreement")
+# Scored only when asked for (`--metric`): ExCon's companion of Average Drop.
+OPTIONAL_FILL_METRICS = ("increase_in_confidence",)
 # Metrics with a removal of their own (ROAD's noisy linear imputation, the
 # saliency metric's crop), scored once.
 FILL_FREE_METRICS = ("road_morf", "road_lerf", "saliency_metric")
