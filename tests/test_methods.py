@@ -509,3 +509,22 @@ def test_area_from_kwargs_reach_the_area_explainer_and_round_trip():
     expected = threshold_mask(ig, 0.5).numpy().reshape(4, -1).sum(axis=1)
     salient = transformation["copy_masks"].numpy()[1].reshape(4, -1).sum(axis=1)
     np.testing.assert_array_equal(salient, expected)
+
+
+@pytest.mark.parametrize("cls", [SaliencyGuided, EDDA])
+def test_in_model_copies_leave_batch_normalisation_statistics_to_the_real_images(cls):
+    def classifier():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input(SHAPE), keras.layers.Conv2D(4, 3, name="conv"),
+                                 keras.layers.BatchNormalization(momentum=0.5), keras.layers.ReLU(),
+                                 keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+
+    images, labels = batch(8)
+    trained = classifier()
+    model = keras.Sequential([cls(trained, keep_if_correct=False) if cls is EDDA else cls(trained), trained])
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    model.train_on_batch(images, labels)
+    reference = classifier()
+    reference(images, training=True)  # one update of the moving statistics by the real images only
+    for got, expected in zip(trained.layers[1].non_trainable_weights, reference.layers[1].non_trainable_weights):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)

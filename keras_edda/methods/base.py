@@ -108,7 +108,13 @@ class MethodLayer(keras.layers.Layer):
         inputs: a dict `{"images", "labels"[, "sample_weight"]}` (returns the
             dict with the grown batch), or an image tensor inside a model
             (returns the images unchanged and, in training, adds the copies'
-            loss with `add_loss`).
+            loss with `add_loss`). There the copies go through the
+            classifier in inference mode, so batch normalisation keeps the
+            real images' statistics (a separate training-mode pass would
+            mix the copies' statistics into the moving averages the real
+            images are normalised with at inference; measured: saliency-
+            guided training fell to chance accuracy that way) and dropout
+            is off for them.
         training: the dict path augments unless `training=False`; inside a
             model only `training=True` augments.
     """
@@ -342,7 +348,9 @@ class MethodLayer(keras.layers.Layer):
         images = tf.convert_to_tensor(inputs)
         self._check_parent_model()
         transformation = self.get_random_transformation(images, training=True)
-        outputs = self.get_classifier()(tf.stop_gradient(self.copies(images, transformation)), training=True)
+        # Inference mode for the copies: batch normalisation's moving statistics stay those of the real
+        # images, which the model normalises its real inputs with in training and at inference.
+        outputs = self.get_classifier()(tf.stop_gradient(self.copies(images, transformation)), training=False)
         self.add_loss(self.copy_loss(outputs, transformation))
         return inputs
 
