@@ -358,11 +358,15 @@ def test_an_interrupt_swallowed_by_a_finaliser_still_stops_the_run():
 
 
 def test_compare_contrastive_methods_share_the_recipe(tmp_path):
-    code, out = compare(tmp_path, "--methods", "none,supcon,excon", "--max-train", "32", "--batch-size", "16")
+    code, out = compare(tmp_path, "--methods", "none,supcon,excon", "--max-train", "32", "--batch-size", "16",
+                        "--seeds", "2")
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     steps = {run["method"]: run["optimizer_steps"] for run in results["runs"]}
     assert steps == {"none": 2, "supcon": 2, "excon": 2}
+    # Without EDDA, ExCon is the method the others are compared with.
+    assert set(results["comparisons"]["model"]["fgsm_accuracy"]) == {"none", "supcon"}
+    assert "excon − none" in (out / "report.md").read_text()
     for run in results["runs"]:
         assert 0.0 <= run["scores"]["accuracy"] <= 1.0
         assert np.isfinite(run["scores"]["grad_cam"]["blur"]["deletion_auc"])

@@ -3,11 +3,11 @@
 Tables: one for the model (accuracy, calibration), one per explainer and
 evaluation fill (each alignment metric and its gain over random maps), one
 per explainer for the fill-free judges. Each row: mean ± std (ddof 1) per
-method over seeds, the per-seed values, and for the reference method (EDDA)
-against each other method the paired difference with its bootstrap interval,
-the paired test and the Holm-adjusted p-value across the table's metrics,
-and a verdict that says "better" / "worse" only when that p-value is below
-0.05.
+method over seeds, the per-seed values, and for the reference method (EDDA,
+or ExCon where EDDA did not run; `reference_of`) against each other method
+the paired difference with its bootstrap interval, the paired test and the
+Holm-adjusted p-value across the table's metrics, and a verdict that says
+"better" / "worse" only when that p-value is below 0.05.
 """
 
 import json
@@ -17,7 +17,13 @@ import os
 from keras_edda import statistics
 from keras_edda.experiments import protocol
 
-REFERENCE = "edda"
+# The method the others are compared with: EDDA where it ran, else ExCon.
+REFERENCES = ("edda", "excon")
+
+
+def reference_of(methods):
+    """The reference method of a comparison among `methods` (`None` if neither runs)."""
+    return next((method for method in REFERENCES if method in methods), None)
 
 
 def load(out):
@@ -73,13 +79,16 @@ def tables(runs, methods=None):
     return seeds, result
 
 
-def comparisons(table, reference=REFERENCE):
+def comparisons(table, reference=None):
     """Paired statistics of `reference` against each other method of one table.
+
+    `reference=None` picks it with `reference_of`.
 
     Returns:
         `statistics.compare_methods`' result, or `{}` with fewer than two
         seeds or without the reference method.
     """
+    reference = reference or reference_of(table)
     if reference not in table or len(table) < 2:
         return {}
     first = next(iter(table[reference].values()))
@@ -105,9 +114,10 @@ def _comparison_cell(comparison):
     return f"{comparison['difference_mean']:+.3f}{interval}, p={p_text}: {comparison['verdict']}"
 
 
-def markdown_table(name, table, seeds, reference=REFERENCE):
+def markdown_table(name, table, seeds, reference=None):
     """One table as markdown: means, per-seed values, comparisons, verdicts."""
     methods = list(table)
+    reference = reference or reference_of(table)
     stats = comparisons(table, reference)
     others = [m for m in methods if m != reference] if reference in methods else []
     header = ["metric", "better"] + methods + [f"{reference} − {o}: Δ [95 % CI], Holm p" for o in others]
@@ -129,7 +139,7 @@ def markdown_table(name, table, seeds, reference=REFERENCE):
     return "\n".join(lines)
 
 
-def targets(result_tables, config, reference=REFERENCE):
+def targets(result_tables, config, reference=None):
     """The targets of the "EDDA worth using" issue, read from the tables.
 
     Returns:
@@ -138,6 +148,7 @@ def targets(result_tables, config, reference=REFERENCE):
     """
     checks = []
     model = result_tables.get("model", {})
+    reference = reference or reference_of(model)
     if reference in model and "none" in model:
         mean = lambda m, k: sum(model[m][k]) / len(model[m][k])  # noqa: E731
         gap = mean("none", "accuracy") - mean(reference, "accuracy")
@@ -164,10 +175,11 @@ def targets(result_tables, config, reference=REFERENCE):
     return checks
 
 
-def markdown(results, reference=REFERENCE):
-    """The whole report of one results.json as markdown."""
+def markdown(results, reference=None):
+    """The whole report of one results.json as markdown (`reference=None`: see `reference_of`)."""
     config = results["config"]
     seeds, result_tables = tables(results["runs"], config.get("methods"))
+    reference = reference or reference_of(config.get("methods") or next(iter(result_tables.values()), {}))
     lines = ["## " + f"{config.get('dataset', '?')}: {', '.join(config.get('methods', []))}", ""]
     if results.get("command"):
         lines += [f"Command: `{results['command']}`", ""]
@@ -183,11 +195,15 @@ def markdown(results, reference=REFERENCE):
         f"`{json.dumps(config.get('method_settings', {}))}`; evaluation fills "
         f"{', '.join(map(str, config.get('eval_fills', [])))}; {config.get('eval_samples')} test images for the "
         "alignment metrics.")
-    lines += ["", f"Paired statistics: every seed trains every method; {reference} − other is signed so that "
-              "positive is better for the metric; 95 % percentile-bootstrap interval; paired t-test below 6 seeds, "
-              "Wilcoxon signed-rank from 6; Holm adjustment across the metrics of each table; a verdict says "
-              "better/worse only when the adjusted p < 0.05. `_gain` rows are the metric on the explainer's maps "
-              "minus the metric on random maps (positive: the explainer beats random maps).", ""]
+    if reference is not None:
+        lines += ["", f"Paired statistics: every seed trains every method; {reference} − other is signed so "
+                  "that positive is better for the metric; 95 % percentile-bootstrap interval; paired t-test below "
+                  "6 seeds, Wilcoxon signed-rank from 6; Holm adjustment across the metrics of each table; a "
+                  "verdict says better/worse only when the adjusted p < 0.05. `_gain` rows are the metric on the "
+                  "explainer's maps minus the metric on random maps (positive: the explainer beats random maps).",
+                  ""]
+    else:
+        lines.append("")
     checks = targets(result_tables, config, reference)
     if checks:
         lines += ["### Targets", "", "| target | met | evidence |", "|---|---|---|"]
@@ -215,7 +231,7 @@ def _copy_summary(runs):
     return {key: sum(values) / len(values) for key, values in sums.items()}
 
 
-def plot(results, path, reference=REFERENCE):
+def plot(results, path, reference=None):
     """Bar charts (mean ± std over seeds) of the model table and each explainer's main metrics."""
     import matplotlib
 
@@ -250,7 +266,7 @@ def plot(results, path, reference=REFERENCE):
     plt.close(figure)
 
 
-def write(out, reference=REFERENCE):
+def write(out, reference=None):
     """Writes `out/report.md` and `out/report.png` from `out/results.json`.
 
     Returns:
