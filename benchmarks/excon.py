@@ -1,7 +1,7 @@
-"""ExCon: cost of a training step, and the ce / supcon / excon results table.
+"""ExCon: cost of a training step, and the optimizer of the linear classifier.
 
     python benchmarks/excon.py speed [--batch 64] [--size 32] [--repeats 15]
-    python benchmarks/excon.py results [--seeds 0 1 2] [--epochs 30] [--size 16]
+    python benchmarks/excon.py classifier [--seeds 0] [--size 32] [--author-views]
 
 `speed`: an ExCon step (after the warm-up) against its ideal = a SupCon step
 on the same views + one Grad-CAM of the batch + one forward pass (the
@@ -9,16 +9,15 @@ masked-view check); with `negative_pair` the views also hold the N
 background candidates, so that ideal's SupCon step is one on 1.5 N samples
 (3 N images through the encoder). Also against a SupCon step alone.
 
-`results`: the three methods on the embedded digits with the same encoder
-(`excon.small_encoder`), optimiser and epochs, one run per seed; test top-1
-accuracy, Average Drop and Increase in Confidence (Grad-CAM, top 15 % kept,
-in %), accuracy under FGSM (epsilon 4/255) and ECE (15 bins) on the clean
-and the FGSM images. Prints a markdown table of mean ± std over seeds and
-writes the per-run numbers to `--json`.
+`classifier`: SupCon trained with `keras-edda compare`'s recipe, one row
+per optimizer of the linear classifier (`ExCon(classifier_optimizer=...)`):
+accuracy and mean confidence on the validation split, next to a linear probe
+fitted on the frozen encoder's features (what the features can give). The
+results table of ce / supcon / excon is `keras-edda compare --methods
+none,supcon,excon` (docs/excon.md).
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -32,7 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _timing import _block, device_name  # noqa: E402
 
-from keras_edda import datasets, excon, explainers, metrics  # noqa: E402
+from keras_edda import datasets, excon, recipes  # noqa: E402
 
 DIGITS_SETTINGS = {"crop_scale": (0.4, 1.0), "flip": False, "jitter": (0.4, 0.4, 0.0, 0.0)}
 
@@ -92,53 +91,48 @@ def speed(args):
               f"| {excon_s / ideal:.2f} | {excon_s / supcon_s:.2f} |")
 
 
-def evaluate(model, x, y, batch_size=128):
-    probabilities = model.predict(x, batch_size=batch_size, verbose=0)
-    maps = explainers.GradCAM(model, batch_size=batch_size)(x)
-    shifted = metrics.fgsm_images(model, x, y, 4 / 255, (0.0, 1.0), batch_size)
-    shifted_probabilities = model.predict(shifted.numpy(), batch_size=batch_size, verbose=0)
-    return {
-        "accuracy": float(np.mean(probabilities.argmax(-1) == y)) * 100,
-        "average_drop": float(tf.reduce_mean(metrics.AverageDrop(batch_size=batch_size)(model, x, maps))) * 100,
-        "increase_in_confidence": float(tf.reduce_mean(
-            metrics.IncreaseInConfidence(batch_size=batch_size)(model, x, maps))) * 100,
-        "fgsm_accuracy": float(np.mean(shifted_probabilities.argmax(-1) == y)) * 100,
-        "ece": float(metrics.expected_calibration_error(probabilities, y)) * 100,
-        "ece_fgsm": float(metrics.expected_calibration_error(shifted_probabilities, y)) * 100,
-    }
+def linear_probe(encoder, data, epochs=300):
+    """Validation accuracy of a softmax layer fitted on the frozen encoder's
+    training features (full batch, Adam 1e-2): what the features can give."""
+    train = encoder.predict(data.x_train, verbose=0)
+    probe = keras.Sequential([keras.Input(train.shape[1:]), keras.layers.Dense(data.num_classes,
+                                                                               activation="softmax")])
+    probe.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    probe.fit(train, data.y_train, batch_size=len(train), epochs=epochs, verbose=0)
+    predicted = probe.predict(encoder.predict(data.x_val, verbose=0), verbose=0).argmax(-1)
+    return float(np.mean(predicted == data.y_val))
 
 
-def results(args):
-    (x, y), (x_test, y_test) = datasets.load_digits(args.size)
-    steps_per_epoch = int(np.ceil(len(x) / args.batch))
-    runs = []
-    for seed in args.seeds:
-        for method in excon.METHODS:
+CLASSIFIER_OPTIMIZERS = {
+    "shared": lambda: "shared",
+    "sgd-0.5": lambda: keras.optimizers.SGD(0.5, momentum=0.9),
+    "adam-1e-2": lambda: keras.optimizers.Adam(1e-2),
+    "adam-3e-2": lambda: keras.optimizers.Adam(3e-2),
+}
+
+
+def classifier(args):
+    """SupCon with the compare recipe, one classifier optimizer per row, on the validation split."""
+    data = datasets.load("digits", image_size=args.size, split_seed=0)
+    recipe = recipes.DEFAULT
+    views = {} if args.author_views else DIGITS_SETTINGS
+    print(f"# SupCon on digits {args.size}x{args.size} ({len(data.x_train)} train / {len(data.x_val)} "
+          f"validation), recipes.DEFAULT ({recipe.total_steps(len(data.x_train))} steps, AdamW "
+          f"{recipe.learning_rate} cosine for encoder and head), views "
+          f"{'the authors' if args.author_views else DIGITS_SETTINGS}; validation split")
+    print("| classifier optimizer | seed | accuracy | mean confidence | linear probe on the frozen features |")
+    print("|---|---|---|---|---|")
+    for name in args.optimizers:
+        for seed in args.seeds:
             keras.utils.set_random_seed(seed)
-            settings = {**DIGITS_SETTINGS, "seed": seed}
-            if method == "excon":
-                settings.update(warmup_epochs=args.warmup_epochs, steps_per_epoch=steps_per_epoch)
-            model = excon.build(method, excon.small_encoder, x.shape[1:], 10,
-                                optimizer=keras.optimizers.Adam(args.learning_rate), **settings)
-            model.fit(x, y, batch_size=args.batch, epochs=args.epochs, verbose=0)
-            row = {"method": method, "seed": seed, **evaluate(model, x_test, y_test)}
-            runs.append(row)
-            print(json.dumps(row), flush=True)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"settings": vars(args), "runs": runs}, handle, indent=1)
-    columns = ["accuracy", "average_drop", "increase_in_confidence", "fgsm_accuracy", "ece", "ece_fgsm"]
-    print(f"\n# digits {args.size}x{args.size}, {args.epochs} epochs, batch {args.batch}, Adam {args.learning_rate}, "
-          f"seeds {args.seeds}; excon warm-up {args.warmup_epochs} epochs; mean ± std over seeds (%)")
-    print("| method | top-1 acc ↑ | Average Drop ↓ | Increase in Conf. ↑ | FGSM acc ↑ | ECE ↓ | ECE on FGSM ↓ |")
-    print("|---|---|---|---|---|---|---|")
-    for method in excon.METHODS:
-        cells = []
-        for column in columns:
-            values = [run[column] for run in runs if run["method"] == method]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.1f} ± {spread:.1f}")
-        print(f"| {method} | " + " | ".join(cells) + " |")
+            model = excon.build("supcon", excon.small_encoder, data.image_shape, data.num_classes,
+                                optimizer=recipe.optimizer(recipe.total_steps(len(data.x_train))), seed=seed,
+                                classifier_optimizer=CLASSIFIER_OPTIMIZERS[name](), **views)
+            model.fit(data.x_train, data.y_train, batch_size=recipe.batch_size, epochs=recipe.epochs, verbose=0)
+            probabilities = model.predict(data.x_val, verbose=0)
+            accuracy = float(np.mean(probabilities.argmax(-1) == data.y_val))
+            print(f"| {name} | {seed} | {accuracy:.3f} | {probabilities.max(-1).mean():.3f} | "
+                  f"{linear_probe(model.encoder, data):.3f} |", flush=True)
 
 
 def main():
@@ -148,16 +142,15 @@ def main():
     speed_parser.add_argument("--batch", type=int, default=64)
     speed_parser.add_argument("--size", type=int, default=32)
     speed_parser.add_argument("--repeats", type=int, default=15)
-    results_parser = commands.add_parser("results")
-    results_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    results_parser.add_argument("--epochs", type=int, default=30)
-    results_parser.add_argument("--warmup-epochs", type=int, default=3)
-    results_parser.add_argument("--batch", type=int, default=64)
-    results_parser.add_argument("--size", type=int, default=16)
-    results_parser.add_argument("--learning-rate", type=float, default=3e-3)
-    results_parser.add_argument("--json", default=None)
+    classifier_parser = commands.add_parser("classifier")
+    classifier_parser.add_argument("--optimizers", nargs="+", default=list(CLASSIFIER_OPTIMIZERS),
+                                   choices=list(CLASSIFIER_OPTIMIZERS))
+    classifier_parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    classifier_parser.add_argument("--size", type=int, default=32)
+    classifier_parser.add_argument("--author-views", action="store_true",
+                                   help="the authors' crop, flip and jitter instead of the digit views")
     args = parser.parse_args()
-    speed(args) if args.command == "speed" else results(args)
+    speed(args) if args.command == "speed" else classifier(args)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 docs/results_prose.md holds the prose; each line `<!-- report: DIR -->` in it
 is replaced by the report `keras-edda report DIR` writes (the same
 `keras_edda.experiments.report.markdown`), so no number in docs/results.md is
-typed by hand. Rerun the commands the reports name, then:
+typed by hand. Pages that keep their prose themselves (docs/excon.md) hold
+`<!-- report: DIR -->` ... `<!-- end report -->`; what lies between is
+replaced in place. Rerun the commands the reports name, then:
 
     python docs/make_results.py
 """
@@ -17,6 +19,36 @@ from keras_edda.experiments import report  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MARKER = re.compile(r"^<!-- report: (\S+) -->$")
+END = "<!-- end report -->"
+IN_PLACE = ("excon.md",)
+
+
+def report_of(folder):
+    return report.markdown(report.load(os.path.join(os.path.dirname(HERE), folder))).replace("\n## ", "\n### ", 1)
+
+
+def fill_in_place(name):
+    path = os.path.join(HERE, name)
+    with open(path) as f:
+        lines = f.read().splitlines()
+    out, skipping = [], False
+    for line in lines:
+        if skipping:
+            if line.strip() == END:
+                out.append(line)
+                skipping = False
+            continue
+        out.append(line)
+        match = MARKER.match(line.strip())
+        if match:
+            out += ["", report_of(match.group(1)), ""]
+            skipping = True
+    if skipping:
+        raise SystemExit(f"{path}: a report marker without {END}")
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(out) + "\n")
+    os.replace(path + ".tmp", path)
+    print(f"wrote {path}")
 
 
 def main():
@@ -25,14 +57,15 @@ def main():
         for line in f.read().splitlines():
             match = MARKER.match(line.strip())
             if match:
-                folder = os.path.join(os.path.dirname(HERE), match.group(1))
-                lines.append(report.markdown(report.load(folder)).replace("\n## ", "\n### ", 1))
+                lines.append(report_of(match.group(1)))
             else:
                 lines.append(line)
     path = os.path.join(HERE, "results.md")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"wrote {path}")
+    for name in IN_PLACE:
+        fill_in_place(name)
 
 
 if __name__ == "__main__":
