@@ -1,13 +1,14 @@
 """The `keras-edda` command."""
 
 import argparse
-import math
 import os
 import shutil
 import signal
 import sys
 import threading
 import time
+
+from keras_edda._argtypes import finite_float, fraction, non_negative_int, positive_float, positive_int
 
 
 class UserError(Exception):
@@ -38,14 +39,6 @@ def _on_unraisable(unraisable):
     sys.__unraisablehook__(unraisable)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def run_demo(args):
@@ -80,31 +73,10 @@ def run_demo(args):
     print(f"Rows: input, {', '.join(names)}. Wrote {path}")
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
-def _finite_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
 
 
-def _positive_float(text):
-    value = _finite_float(text)
-    if value <= 0.0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def _explainer_name(text):
@@ -124,14 +96,6 @@ def _fill_name(text):
     return text
 
 
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return value
 
 
 def _salient_target(text):
@@ -466,8 +430,8 @@ def build_parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="train a small CNN on the embedded digits and explain it")
-    demo.add_argument("--epochs", type=_positive_int, default=12)
-    demo.add_argument("--num-images", type=_positive_int, default=8)
+    demo.add_argument("--epochs", type=positive_int, default=12)
+    demo.add_argument("--num-images", type=positive_int, default=8)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(handler=run_demo)
@@ -488,12 +452,12 @@ def build_parser():
     data.add_argument("--data-dir", help="tfds data directory")
     data.add_argument("--download", action="store_true",
                       help="let tfds download (off by default: offline, tfds otherwise retries)")
-    data.add_argument("--image-size", type=_positive_int, default=None,
+    data.add_argument("--image-size", type=positive_int, default=None,
                       help="side of the images (32; 64 for digits-canvas)")
     data.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: the data's)")
-    data.add_argument("--max-examples", type=_positive_int, help="most examples per tfds split")
-    data.add_argument("--max-train", type=_positive_int, help="use only the first N training images")
-    data.add_argument("--validation-fraction", type=_fraction, default=0.15,
+    data.add_argument("--max-examples", type=positive_int, help="most examples per tfds split")
+    data.add_argument("--max-train", type=positive_int, help="use only the first N training images")
+    data.add_argument("--validation-fraction", type=fraction, default=0.15,
                       help="share of the non-test images held out for validation (0.15)")
     data.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split (0)")
     training = compare.add_argument_group("training (one recipe for every method)")
@@ -505,33 +469,33 @@ def build_parser():
                           help="the methods as tf.data map functions (map, default) or as layers inside the model")
     training.add_argument("--model", default="cnn",
                           help="'cnn' (default), 'resnet', or a .keras file (architecture re-initialised per run)")
-    training.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds (3)")
-    training.add_argument("--epochs", type=_positive_int, default=recipes_default("epochs"),
+    training.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (3)")
+    training.add_argument("--epochs", type=positive_int, default=recipes_default("epochs"),
                           help=f"epochs per run ({recipes_default('epochs')})")
-    training.add_argument("--batch-size", type=_positive_int, default=recipes_default("batch_size"))
-    training.add_argument("--learning-rate", type=_positive_float, default=recipes_default("learning_rate"),
+    training.add_argument("--batch-size", type=positive_int, default=recipes_default("batch_size"))
+    training.add_argument("--learning-rate", type=positive_float, default=recipes_default("learning_rate"),
                           help="peak learning rate of AdamW")
     training.add_argument("--schedule", choices=("cosine", "constant"), default=recipes_default("schedule"))
     edda = compare.add_argument_group("EDDA settings (see docs/edda.md); random occlusion shares them")
-    edda.add_argument("--threshold", type=_fraction,
+    edda.add_argument("--threshold", type=fraction,
                       help="salient = normalised map above it (default 0.5, the authors')")
-    edda.add_argument("--fraction", type=_fraction, help="salient = this share of the top pixels instead")
+    edda.add_argument("--fraction", type=fraction, help="salient = this share of the top pixels instead")
     edda.add_argument("--fill", default="constant", type=_fill_name,
                       help=f"a registered fill: {', '.join(sorted(FILLS))} (constant)")
-    edda.add_argument("--fill-value", type=_finite_float, default=0.0,
+    edda.add_argument("--fill-value", type=finite_float, default=0.0,
                       help="value of the constant fill (0.0)")
     edda.add_argument("--salient-target", type=_salient_target, default="decrease",
                       help="'decrease' (default, chosen on validation data), 'uniform', 'none' or a smoothing "
                            "alpha in (0, 1]")
     edda.add_argument("--non-salient-target", choices=("label", "consistency"), default="label",
                       help="target of the non-salient copies (label)")
-    edda.add_argument("--margin", type=_fraction, default=0.1, help="the fall 'decrease' asks for (0.1)")
-    edda.add_argument("--copies-weight", type=_finite_float, default=1.0,
+    edda.add_argument("--margin", type=fraction, default=0.1, help="the fall 'decrease' asks for (0.1)")
+    edda.add_argument("--copies-weight", type=finite_float, default=1.0,
                       help="weight of the copies relative to the originals (1.0)")
     edda.add_argument("--no-keep-if-correct", dest="keep_if_correct", action="store_false",
                       help="keep non-salient copies even when misclassified")
-    edda.add_argument("--warmup-epochs", type=_non_negative_int, default=0, help="epochs without copies (0)")
-    edda.add_argument("--rate", type=_finite_float, default=1.0, help="share of images that get copies (1.0)")
+    edda.add_argument("--warmup-epochs", type=non_negative_int, default=0, help="epochs without copies (0)")
+    edda.add_argument("--rate", type=finite_float, default=1.0, help="share of images that get copies (1.0)")
     edda.add_argument("--method-setting", action="append", type=_method_setting, metavar="METHOD.NAME=VALUE",
                       help="a setting of another method layer, e.g. sgt.fraction=0.3 (repeatable)")
     report = compare.add_argument_group("evaluation and output")
@@ -547,11 +511,11 @@ def build_parser():
                              "salient_occlusion_drop, non_salient_agreement under every --eval-fill, and "
                              "road_morf, road_lerf, saliency_metric once (pointing games where the data has "
                              "object masks); increase_in_confidence when named")
-    report.add_argument("--eval-samples", type=_positive_int, default=128,
+    report.add_argument("--eval-samples", type=positive_int, default=128,
                         help="test images for the alignment metrics (128)")
-    report.add_argument("--monitor-samples", type=_positive_int, default=32,
+    report.add_argument("--monitor-samples", type=positive_int, default=32,
                         help="validation images the TensorBoard curves follow each epoch (32)")
-    report.add_argument("--num-images", type=_positive_int, default=6,
+    report.add_argument("--num-images", type=positive_int, default=6,
                         help="test images in explanations.png (6)")
     report.add_argument("--out", help="output folder (default runs/<timestamp>); one that holds files "
                                       "needs --resume or --overwrite")
@@ -580,7 +544,7 @@ def build_parser():
     explain.add_argument("--scale", type=float, default=1 / 255,
                          help="pixel values are multiplied by it (1/255: [0, 1] inputs)")
     explain.add_argument("--offset", type=float, default=0.0, help="then this is added")
-    explain.add_argument("--zoom", type=_positive_int, default=4, help="upscaling of the PNGs")
+    explain.add_argument("--zoom", type=positive_int, default=4, help="upscaling of the PNGs")
     explain.set_defaults(handler=run_explain)
     from keras_edda.inpainting import cli as inpainting_cli
     inpainting_cli.add_commands(commands)

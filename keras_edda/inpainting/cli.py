@@ -4,29 +4,10 @@ Kept free of TensorFlow imports at module level: `keras_edda.cli` builds its
 parser before TensorFlow's logging is configured.
 """
 
-import argparse
 import os
 import tempfile
 
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0.0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+from keras_edda._argtypes import positive_float, positive_int
 
 
 def run_train_inpainter(args):
@@ -100,15 +81,15 @@ def add_commands(commands):
                        help="'digits' (embedded, no network; default), 'tfds:NAME' or 'folder:PATH'")
     train.add_argument("--data-dir", help="tfds data directory")
     train.add_argument("--download", action="store_true", help="let tfds download")
-    train.add_argument("--image-size", type=_positive_int, default=32, help="side of the images (32)")
+    train.add_argument("--image-size", type=positive_int, default=32, help="side of the images (32)")
     train.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: the data's)")
-    train.add_argument("--max-examples", type=_positive_int, help="most examples per tfds split")
-    train.add_argument("--max-train", type=_positive_int, help="use only the first N training images")
-    train.add_argument("--epochs", type=_positive_int, default=20, help="epochs (20)")
-    train.add_argument("--batch-size", type=_positive_int, default=64)
-    train.add_argument("--filters", type=_positive_int, default=32, help="channels of the first level (32)")
-    train.add_argument("--depth", type=_positive_int, default=2, help="number of halvings (2)")
-    train.add_argument("--learning-rate", type=_positive_float, default=2e-3)
+    train.add_argument("--max-examples", type=positive_int, help="most examples per tfds split")
+    train.add_argument("--max-train", type=positive_int, help="use only the first N training images")
+    train.add_argument("--epochs", type=positive_int, default=20, help="epochs (20)")
+    train.add_argument("--batch-size", type=positive_int, default=64)
+    train.add_argument("--filters", type=positive_int, default=32, help="channels of the first level (32)")
+    train.add_argument("--depth", type=positive_int, default=2, help="number of halvings (2)")
+    train.add_argument("--learning-rate", type=positive_float, default=2e-3)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", required=True, help="the .keras file to write")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
