@@ -121,8 +121,8 @@ def write_results(out, config, runs, command=None):
 
     results.json holds the config, the runs (per-seed scores), and per
     report table the summaries over the seeds every method finished (mean,
-    std with ddof 1, values) and the paired comparisons of EDDA with each
-    other method (difference, bootstrap interval, test, Holm-adjusted p,
+    std with ddof 1, values) and the paired comparisons of EDDA (or ExCon,
+    `report.reference_of`) with each other method (difference, bootstrap interval, test, Holm-adjusted p,
     verdict), and the command that made them; results.csv one row per value.
     """
     from keras_edda import statistics
