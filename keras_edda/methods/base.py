@@ -109,12 +109,16 @@ class MethodLayer(keras.layers.Layer):
             dict with the grown batch), or an image tensor inside a model
             (returns the images unchanged and, in training, adds the copies'
             loss with `add_loss`). There the copies go through the
-            classifier in inference mode, so batch normalisation keeps the
-            real images' statistics (a separate training-mode pass would
-            mix the copies' statistics into the moving averages the real
-            images are normalised with at inference; measured: saliency-
-            guided training fell to chance accuracy that way) and dropout
-            is off for them.
+            classifier in a pass of their own, in training mode: batch
+            normalisation normalises them with their own batch statistics
+            (as AdvProp's auxiliary batch norm, Xie et al. 2020, with the
+            scale and offset shared) and its moving averages are put back
+            to the real images' afterwards. Measured on the digits: letting
+            the copies' statistics into the moving averages (which the
+            real images are normalised with at inference) left
+            saliency-guided training at chance accuracy; passing the copies
+            in inference mode (normalised with the real images' moving
+            averages) made training collapse for EDDA too.
         training: the dict path augments unless `training=False`; inside a
             model only `training=True` augments.
     """
@@ -348,11 +352,23 @@ class MethodLayer(keras.layers.Layer):
         images = tf.convert_to_tensor(inputs)
         self._check_parent_model()
         transformation = self.get_random_transformation(images, training=True)
-        # Inference mode for the copies: batch normalisation's moving statistics stay those of the real
-        # images, which the model normalises its real inputs with in training and at inference.
-        outputs = self.get_classifier()(tf.stop_gradient(self.copies(images, transformation)), training=False)
+        statistics = self._moving_statistics()
+        saved = [tf.identity(variable.value) for variable in statistics]
+        outputs = self.get_classifier()(tf.stop_gradient(self.copies(images, transformation)), training=True)
+        # The copies' pass normalised them with their own batch statistics; the moving averages
+        # stay the real images' (the model normalises real images with them at inference).
+        for variable, value in zip(statistics, saved):
+            variable.assign(value)
         self.add_loss(self.copy_loss(outputs, transformation))
         return inputs
+
+    def _moving_statistics(self):
+        """The moving mean and variance of the classifier's batch normalisation layers."""
+        from keras_edda.explainers.capture import leaf_layers
+
+        return [variable for _, layer in leaf_layers(self.get_classifier())
+                if isinstance(layer, keras.layers.BatchNormalization)
+                for variable in (layer.moving_mean, layer.moving_variance)]
 
     def _check_parent_model(self):
         """Refuses a model whose classifier is not the one this layer trains.
