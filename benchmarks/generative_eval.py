@@ -47,7 +47,7 @@ import scipy.stats  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_edda import datasets, explainers, metrics, models, recipes, statistics  # noqa: E402
-from keras_edda.inpainting import Inpainter, train_inpainter  # noqa: E402
+from keras_edda.inpainting import Inpainter, hole_losses, train_inpainter  # noqa: E402
 from keras_edda.ops import fills, masks, overlay  # noqa: E402
 from keras_edda.ops.normalize import minmax_normalize  # noqa: E402
 
@@ -91,8 +91,9 @@ def box_masks(num, size, seed):
 
 
 def hole_mse(images, holes, fill):
+    """Mean over images of the squared error on the hole (`inpainting.hole_losses`)."""
     filled = fills.fill_masked(tf.constant(images), tf.constant(holes), fills.get(fill))
-    return float(tf.reduce_sum(tf.square(filled - images) * holes) / (holes.sum() * images.shape[-1]))
+    return float(tf.reduce_mean(hole_losses(filled, tf.constant(images), tf.constant(holes))[1]))
 
 
 SCORES = {"deletion_auc": "lower", "saliency_metric": "lower", "pointing_game": "higher",
