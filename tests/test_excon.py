@@ -286,3 +286,16 @@ def test_bad_input(digits):
         metrics.fgsm_images(model, images, np.zeros(4, "int32"), -0.1)
     with pytest.raises(ValueError, match="pixel_range="):
         metrics.fgsm_images(model, images, np.zeros(4, "int32"), 0.1, (1.0, 0.0))
+
+
+def test_fgsm_cache_does_not_keep_the_model_alive():
+    import gc
+    import weakref
+
+    model, _, _ = _linear_model((4, 4, 2), 3)
+    images = np.random.default_rng(0).uniform(size=(4, 4, 4, 2)).astype("float32")
+    metrics.fgsm_images(model, images, np.zeros(4, "int32"), 0.1)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None

@@ -30,13 +30,17 @@ def _check_settings(epsilon, pixel_range):
 def _compiled_attack(model, images):
     if model not in _COMPILED:
         inspection = ModelInspection(model, images[:1])
+        num_classes = inspection.num_classes
         tap = None
         if inspection.output_layer is not None:
             tap = capture_lib.logits_tap(inspection.output_layer)
+        del inspection
+        # A weak reference: the cached function must not keep its key, the model, alive.
+        model_ref = weakref.ref(model)
 
         def logits_of(batch):
             with capture_lib.Capture([tap] if tap is not None else []) as capture:
-                outputs = model(batch, training=False)
+                outputs = model_ref()(batch, training=False)
             return tf.cast(capture[tap] if tap is not None else outputs, tf.float32)
 
         def attack(images, labels, step, low, high, batch_size):
@@ -44,7 +48,7 @@ def _compiled_attack(model, images):
                 with tf.GradientTape() as tape:
                     tape.watch(batch)
                     logits = logits_of(batch)
-                    if inspection.num_classes == 1:
+                    if num_classes == 1:
                         loss = tf.nn.sigmoid_cross_entropy_with_logits(
                             tf.cast(batch_labels, tf.float32), logits[:, 0])
                     else:
