@@ -47,6 +47,23 @@ def test_noisy_linear_matches_quantus():
     np.testing.assert_array_equal(ours[batch_masks[..., 0] == 0], images[batch_masks[..., 0] == 0])
 
 
+def test_noisy_linear_does_not_depend_on_the_batch():
+    # Each system stops at its own tolerance: an easy image solved beside a hard one (a large hole,
+    # many more iterations) gives what it gives alone, and vice versa.
+    rng = np.random.default_rng(2)
+    hard = np.zeros((24, 24), "float32")
+    hard[2:22, 2:22] = 1.0
+    masks = np.stack([random_mask(rng, 24, 24, 0.05), hard])[..., None]
+    images = rng.uniform(size=(2, 24, 24, 1)).astype("float32")
+    fill = fills.noisy_linear_fill(noise=0.0)
+    together = fills.fill_masked(images, masks, fill).numpy()
+    alone = np.concatenate([fills.fill_masked(images[i:i + 1], masks[i:i + 1], fill).numpy() for i in range(2)])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    # A looser tolerance changes the hard image, so the easy one really stopped earlier.
+    loose = fills.fill_masked(images, masks, fills.noisy_linear_fill(noise=0.0, tolerance=1e-2)).numpy()
+    assert np.abs(loose[1] - together[1]).max() > 1e-4
+
+
 def test_noisy_linear_noise_channels_first_and_registry():
     rng = np.random.default_rng(1)
     images = rng.uniform(size=(4, 16, 16, 2)).astype("float32")
@@ -61,12 +78,13 @@ def test_noisy_linear_noise_channels_first_and_registry():
                               fills.noisy_linear_fill(noise=0.0, data_format="channels_first")).numpy()
     np.testing.assert_allclose(np.transpose(first, (0, 2, 3, 1)), plain, atol=1e-6)
     assert "noisy_linear" in fills.FILLS
-    # Plain graph mode and a tf.data map (host side) give the XLA solver's result.
+    # Plain graph mode and a tf.data map (host side) give the XLA solver's result, up to where rounding
+    # stops a system one iteration earlier or later (each is within the solver's tolerance of the solution).
     graph = fills.fill_masked(images, masks, fills.noisy_linear_fill(noise=0.0, jit_compile=False))
-    np.testing.assert_allclose(graph, plain, atol=1e-5)
+    np.testing.assert_allclose(graph, plain, atol=5e-5)
     mapped = tf.data.Dataset.from_tensor_slices((images, masks)).batch(2).map(
         lambda x, m: fills.fill_masked(x, m, fills.noisy_linear_fill(noise=0.0)))
-    np.testing.assert_allclose(np.concatenate(list(mapped.as_numpy_iterator())), plain, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(list(mapped.as_numpy_iterator())), plain, atol=5e-5)
     for bad in ({"noise": -0.1}, {"tolerance": 0.0}, {"max_iterations": 0}):
         with pytest.raises(ValueError, match=f"Received: {next(iter(bad))}="):
             fills.noisy_linear_fill(**bad)

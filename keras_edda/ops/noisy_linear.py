@@ -47,7 +47,7 @@ def _levels(images):
     return max(min(height, width).bit_length() - 3, 0)
 
 
-def solve_noisy_linear(images, mask, tolerance=1e-5, max_iterations=None):
+def solve_noisy_linear(images, mask, tolerance=3e-6, max_iterations=None):
     """Solves the noisy linear imputation system, without the noise.
 
     Row i, for each pixel i to impute: D_i x_i - sum over imputed neighbours w x_j = sum over
@@ -55,14 +55,19 @@ def solve_noisy_linear(images, mask, tolerance=1e-5, max_iterations=None):
     D - W is symmetric and positive definite when some pixel is visible, so conjugate gradients
     converge; every image (and channel) is its own system. The preconditioner is additive
     multilevel (BPX-like): D^-1 plus, on each coarser grid of 2x2 blocks, the residual summed
-    over the block and copied back to the imputed pixels; it is symmetric, and it spreads
-    information across large holes in fewer iterations than D^-1 alone.
+    over the block, weighted by 2^-level and copied back to the imputed pixels; it is symmetric,
+    and it spreads information across large holes in fewer iterations than D^-1 alone.
+
+    Each system stops on its own (its step size is 0 from then on), so a system's result does
+    not depend on which others share its batch. The convergence test reuses the residual norm
+    that conjugate gradients compute anyway (the preconditioner's norm): a separate norm costs
+    a third more time per iteration on CPU.
 
     Args:
         images: float32 (B, H, W), one channel per row.
         mask: float32 (B, H, W), 1.0 on the pixels to impute.
-        tolerance: stop when every system's residual, in the norm of D^-1, is below `tolerance`
-            times that of its right-hand side.
+        tolerance: a system stops when its residual, in the norm of the preconditioner, is below
+            `tolerance` times that of its right-hand side.
         max_iterations: most iterations (`None`: `4 * (H + W)`, at least 64).
 
     Returns:
@@ -80,32 +85,32 @@ def solve_noisy_linear(images, mask, tolerance=1e-5, max_iterations=None):
         return mask * (diagonal * z - _neighbour_sum(z))
 
     def precondition(r):
-        result, coarse, sizes = r * inverse, r, []
-        for _ in range(levels):
+        sums, sizes, coarse = [], [], r
+        for level in range(levels):
             sizes.append(tf.shape(coarse)[1:])
             coarse = _sum_pool(coarse)
-            fine = coarse
-            for size in reversed(sizes):
-                fine = _upsample(fine, size)
-            result += mask * fine
-        return result
+            sums.append(coarse * 0.5 ** (level + 1))
+        if not sums:
+            return r * inverse
+        total = sums[-1]
+        for level in range(levels - 1, 0, -1):
+            total = _upsample(total, sizes[level]) + sums[level - 1]
+        return r * inverse + mask * _upsample(total, sizes[0])
 
     def dot(a, b):
         return tf.reduce_sum(a * b, axis=(1, 2), keepdims=True)
 
-    rhs = mask * _neighbour_sum(known)
-    x = rhs * inverse
-    residual = rhs - apply(x)
+    residual = mask * _neighbour_sum(known)
     direction = precondition(residual)
     rho = dot(residual, direction)
-    limit = tf.square(tolerance) * dot(rhs, rhs * inverse)
+    limit = tf.square(tolerance) * rho
 
     def unconverged(i, x, residual, direction, rho):
-        return tf.logical_and(i < max_iterations, tf.reduce_any(dot(residual, residual * inverse) > limit))
+        return tf.logical_and(i < max_iterations, tf.reduce_any(rho > limit))
 
     def step(i, x, residual, direction, rho):
         product = apply(direction)
-        alpha = tf.math.divide_no_nan(rho, dot(direction, product))
+        alpha = tf.where(rho > limit, tf.math.divide_no_nan(rho, dot(direction, product)), 0.0)
         x = x + alpha * direction
         residual = residual - alpha * product
         preconditioned = precondition(residual)
@@ -113,6 +118,7 @@ def solve_noisy_linear(images, mask, tolerance=1e-5, max_iterations=None):
         direction = preconditioned + tf.math.divide_no_nan(new_rho, rho) * direction
         return i + 1, x, residual, direction, new_rho
 
+    x = tf.zeros_like(images)
     _, x, _, _, _ = tf.while_loop(unconverged, step, (tf.constant(0), x, residual, direction, rho))
     return known + mask * x
 
@@ -122,7 +128,7 @@ _solve_compiled = tf.function(solve_noisy_linear, jit_compile=True, reduce_retra
 _solve_graph = tf.function(solve_noisy_linear, reduce_retracing=True)
 
 
-def noisy_linear_fill(noise=0.01, tolerance=1e-5, max_iterations=None, seed=None, jit_compile=True,
+def noisy_linear_fill(noise=0.01, tolerance=3e-6, max_iterations=None, seed=None, jit_compile=True,
                       data_format=None):
     """Fills by noisy linear imputation (ROAD, Rong et al., ICML 2022).
 
@@ -133,16 +139,17 @@ def noisy_linear_fill(noise=0.01, tolerance=1e-5, max_iterations=None, seed=None
     channel are solved jointly, as Quantus'
     `noisy_linear_imputation` does with a sparse solver; here an in-graph
     conjugate-gradient solver (multilevel preconditioner) runs on the
-    whole batch until each system's residual falls below `tolerance`
-    (relative to the right-hand side, in the norm of the inverse diagonal):
-    matches Quantus to about 1e-5 of the value range. Then N(0, noise^2) is
+    whole batch, each system until its residual falls below `tolerance`
+    (relative to the right-hand side, in the norm of the preconditioner),
+    so an image's fill does not depend on the rest of its batch: matches
+    Quantus to about 2e-5 of the value range. Then N(0, noise^2) is
     added to the filled pixels. Only the visible pixels are read. At least
     one pixel of each image must stay visible.
 
     Args:
         noise: standard deviation of the Gaussian noise (0 for none), in
             the images' units.
-        tolerance: relative residual at which the solver stops.
+        tolerance: relative residual at which the solver stops a system.
         max_iterations: most solver iterations (`None`: `4 * (H + W)`,
             at least 64).
         seed: seed of the noise.
