@@ -19,9 +19,7 @@ none,supcon,excon` (docs/excon.md).
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -29,7 +27,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _timing import _block, device_name  # noqa: E402
+from _timing import device_name, interleaved_medians  # noqa: E402
 
 from keras_edda import datasets, excon, recipes  # noqa: E402
 
@@ -38,20 +36,6 @@ DIGITS_SETTINGS = {"crop_scale": (0.4, 1.0), "flip": False, "jitter": (0.4, 0.4,
 
 def _step(model):
     return tf.function(model.train_step)
-
-
-def interleaved_medians(functions, repeats):
-    """Median seconds of each function, timed in turns so that a busy machine
-    slows all of them alike; one untimed warm-up call each."""
-    for fn in functions.values():
-        _block(fn())
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            _block(fn())
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def speed(args):
