@@ -18,6 +18,8 @@ Each pair differs only in the fill: grey (0.5) for SP and LIME, blur for MP
 - deletion: `metrics.DeletionAUC` under the mean fill (used by no
   explainer), lower is better;
 - saliency metric: `metrics.SaliencyMetric` (Dabkowski & Gal), lower is better;
+  its two terms are tabled apart: the box's area and log p(class) on the
+  resized crop;
 - pointing game / energy pointing game on the object masks, higher is better;
 - robustness: Spearman rank correlation and SSIM of each image's maps
   across a hyperparameter (SP: patch 6 vs 8 px; LIME: sample seed 0 vs 1;
@@ -48,6 +50,7 @@ import tensorflow as tf  # noqa: E402
 
 from keras_edda import datasets, explainers, metrics, models, recipes, statistics  # noqa: E402
 from keras_edda.inpainting import Inpainter, hole_losses, train_inpainter  # noqa: E402
+from keras_edda.metrics.saliency_metric import salient_boxes  # noqa: E402
 from keras_edda.ops import fills, masks, overlay  # noqa: E402
 from keras_edda.ops.normalize import minmax_normalize  # noqa: E402
 
@@ -137,14 +140,20 @@ def run_seed(seed, args):
             seconds = time.time() - tick
             twin_maps = twin(images, labels).numpy()
             rho, ssim = robustness(maps, twin_maps)
+            saliency_scores = saliency(classifier, images, maps, labels).numpy()
+            # The saliency metric's two terms: log(max(box area, min_area)) - log p(class | resized crop).
+            box_area = salient_boxes(tf.constant(maps), saliency.threshold)[1].numpy()
+            crop_log_p = np.log(np.maximum(box_area, saliency.min_area)) - saliency_scores
             row = {
                 "deletion_auc": float(np.mean(deletion(classifier, images, maps, labels))),
-                "saliency_metric": float(np.mean(saliency(classifier, images, maps, labels))),
+                "saliency_metric": float(np.mean(saliency_scores)),
                 "pointing_game": float(np.mean(pointing(maps, objects))),
                 "energy_pointing_game": float(np.mean(energy(maps, objects))),
                 "robustness_spearman": rho,
                 "robustness_ssim": ssim,
                 "seconds_per_image": seconds / len(images),
+                "saliency_box_area": float(np.mean(box_area)),
+                "saliency_crop_log_p": float(np.mean(crop_log_p)),
             }
             results["methods"][variant] = row
             all_maps[variant] = maps
@@ -195,6 +204,13 @@ def tables(runs):
                 lines.append(f"| {plain}-G vs {plain} | {score} | {cell['difference_mean']:+.3f} | "
                              f"[{cell['ci_low']:+.3f}, {cell['ci_high']:+.3f}] | {cell['p_holm']:.3f} | "
                              f"{cell['verdict']} |")
+    if all("saliency_box_area" in run["methods"][m] for run in runs for m in methods):
+        lines += ["", "| saliency metric's terms | box area (share of the image) | log p(class) on the resized crop |",
+                  "|---|---|---|"]
+        for method in methods:
+            area, log_p = ([run["methods"][method][k] for run in runs] for k in ("saliency_box_area",
+                                                                                  "saliency_crop_log_p"))
+            lines.append(f"| {method} | {_cell(area)} | {_cell(log_p)} |")
     plausibility = [run["plausibility"] for run in runs]
     removed = {k: [p["class_probability_non_salient_80pct_removed"][k] for p in plausibility]
                for k in ("grey", "inpainter")}
