@@ -49,7 +49,7 @@ import scipy.stats  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_edda import datasets, explainers, metrics, models, recipes, statistics  # noqa: E402
-from keras_edda.inpainting import Inpainter, hole_losses, train_inpainter  # noqa: E402
+from keras_edda.inpainting import Inpainter, hole_losses, square_holes, train_inpainter  # noqa: E402
 from keras_edda.metrics.saliency_metric import salient_boxes  # noqa: E402
 from keras_edda.ops import fills, masks, overlay  # noqa: E402
 from keras_edda.ops.normalize import minmax_normalize  # noqa: E402
@@ -81,16 +81,6 @@ def robustness(first, second):
     ssim = tf.image.ssim(minmax_normalize(tf.constant(first)), minmax_normalize(tf.constant(second)), 1.0,
                          filter_size=7).numpy()
     return float(np.mean(rho)), float(np.mean(ssim))
-
-
-def box_masks(num, size, seed):
-    rng = np.random.default_rng(seed)
-    side = size // 3
-    out = np.zeros((num, size, size, 1), "float32")
-    for index in range(num):
-        top, left = rng.integers(0, size - side + 1, 2)
-        out[index, top:top + side, left:left + side] = 1.0
-    return out
 
 
 def hole_mse(images, holes, fill):
@@ -166,7 +156,7 @@ def run_seed(seed, args):
         perturbed = fills.fill_masked(tf.constant(images), removed, fills.get(removal))
         scores = classifier(perturbed, training=False)  # small_cnn ends in softmax
         probabilities[label] = float(np.mean(tf.gather(scores, labels, axis=1, batch_dims=1)))
-    holes = box_masks(len(data.x_test), 32, seed)
+    holes = square_holes(len(data.x_test), 32, 32, 32 // 3, seed)
     results["plausibility"] = {
         "class_probability_non_salient_80pct_removed": probabilities,
         "class_probability_original": float(np.mean(tf.gather(classifier(images, training=False), labels,

@@ -13,20 +13,10 @@ from conftest import small_cnn
 
 from keras_edda import cli, datasets
 from keras_edda.explainers import Occlusion
-from keras_edda.inpainting import Inpainter, build_inpainter, random_masks, train_inpainter
+from keras_edda.inpainting import Inpainter, build_inpainter, random_masks, square_holes, train_inpainter
 from keras_edda.ops import fills
 
 SIZE = 16
-
-
-def box_masks(num, size, side, seed=0):
-    """Boxes of `side` pixels at random places, the issue's test holes."""
-    rng = np.random.default_rng(seed)
-    masks = np.zeros((num, size, size, 1), "float32")
-    for index in range(num):
-        top, left = rng.integers(0, size - side + 1, 2)
-        masks[index, top:top + side, left:left + side] = 1.0
-    return masks
 
 
 def hole_mse(images, masks, fill):
@@ -60,10 +50,28 @@ def test_random_masks_cover_the_asked_share_with_boxes_and_strokes():
     np.testing.assert_array_equal(masks, again)
 
 
+def test_square_holes_are_one_square_of_the_side_inside_the_image():
+    holes = square_holes(50, 12, 9, 4, seed=3)
+    assert holes.shape == (50, 12, 9, 1) and holes.dtype == np.float32
+    for hole in holes[..., 0]:
+        rows, cols = np.nonzero(hole)
+        assert len(rows) == 16 and np.ptp(rows) == 3 and np.ptp(cols) == 3
+    # Every place is reachable: top rows 0..8 and left columns 0..5 all occur.
+    tops = {int(np.nonzero(h[..., 0])[0].min()) for h in holes}
+    lefts = {int(np.nonzero(h[..., 0])[1].min()) for h in holes}
+    assert tops == set(range(9)) and lefts == set(range(6))
+    np.testing.assert_array_equal(holes, square_holes(50, 12, 9, 4, seed=3))
+    assert not np.array_equal(holes, square_holes(50, 12, 9, 4, seed=4))
+    with pytest.raises(ValueError, match=r"side.*Received: side=10"):
+        square_holes(2, 12, 9, 10)
+    with pytest.raises(ValueError, match="Received: num_masks=0"):
+        square_holes(0, 12, 9, 4)
+
+
 def test_short_training_beats_diffusion_and_mean_fill_on_held_out_boxes(digits):
     (x_train, _), (x_test, _) = digits
     network = train_inpainter(x_train, epochs=4, batch_size=32, filters=8, verbose=0)
-    masks = box_masks(len(x_test), SIZE, SIZE // 3)
+    masks = square_holes(len(x_test), SIZE, SIZE, SIZE // 3)
     learned = hole_mse(x_test, masks, Inpainter(network))
     assert learned < hole_mse(x_test, masks, fills.get("inpaint")) < hole_mse(x_test, masks, fills.get("mean"))
 
@@ -72,7 +80,7 @@ def test_short_training_beats_diffusion_and_mean_fill_on_held_out_boxes(digits):
 def test_larger_inpainter_beats_diffusion_by_a_margin(digits):
     (x_train, _), (x_test, _) = digits
     network = train_inpainter(x_train, epochs=4, batch_size=32, filters=16, verbose=0)
-    masks = box_masks(len(x_test), SIZE, SIZE // 3)
+    masks = square_holes(len(x_test), SIZE, SIZE, SIZE // 3)
     learned = hole_mse(x_test, masks, Inpainter(network))
     diffusion = hole_mse(x_test, masks, fills.get("inpaint"))
     mean = hole_mse(x_test, masks, fills.get("mean"))
@@ -83,7 +91,7 @@ def test_larger_inpainter_beats_diffusion_by_a_margin(digits):
 def test_inpainter_composites_and_keeps_visible_pixels(digits, network):
     _, (x_test, _) = digits
     images = x_test[:8]
-    masks = box_masks(8, SIZE, 6, seed=1)
+    masks = square_holes(8, SIZE, SIZE, 6, seed=1)
     out = Inpainter(network)(images, masks).numpy()
     np.testing.assert_array_equal(out * (1 - masks), images * (1 - masks))
     generated = network([images, masks], training=False).numpy()
@@ -101,7 +109,7 @@ def test_inpainter_composites_and_keeps_visible_pixels(digits, network):
 
 def test_fill_by_path_and_model_holding_the_fill_round_trip_in_a_new_process(tmp_path, digits, network):
     _, (x_test, _) = digits
-    images, masks = x_test[:6], box_masks(6, SIZE, 5, seed=2)
+    images, masks = x_test[:6], square_holes(6, SIZE, SIZE, 5, seed=2)
     network_path = str(tmp_path / "inpainter.keras")
     network.save(network_path)
     by_path = fills.get(f"inpainter:{network_path}")
@@ -201,7 +209,8 @@ def test_a_method_layer_with_the_inpainter_fill_saves_and_loads_it_with_its_weig
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras").layers[0].fill
     assert isinstance(loaded, Inpainter) and loaded is not fill
-    images, masks = np.random.default_rng(0).uniform(size=(4, SIZE, SIZE, 1)).astype("float32"), box_masks(4, SIZE, 6)
+    images = np.random.default_rng(0).uniform(size=(4, SIZE, SIZE, 1)).astype("float32")
+    masks = square_holes(4, SIZE, SIZE, 6)
     np.testing.assert_array_equal(loaded(images, masks).numpy(), fill(images, masks).numpy())
 
 

@@ -14,7 +14,13 @@ maps = keras_edda.explainers.Lime(classifier, fill=fill)(images)   # LIME-G
 
 from keras_edda.inpainting.fill import Inpainter
 from keras_edda.inpainting.network import build_inpainter
-from keras_edda.inpainting.training import InpainterTrainer, hole_losses, random_masks, train_inpainter
+from keras_edda.inpainting.training import (
+    InpainterTrainer,
+    hole_losses,
+    random_masks,
+    square_holes,
+    train_inpainter,
+)
 
 __all__ = [
     "Inpainter",
@@ -22,5 +28,6 @@ __all__ = [
     "build_inpainter",
     "hole_losses",
     "random_masks",
+    "square_holes",
     "train_inpainter",
 ]

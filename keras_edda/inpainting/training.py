@@ -66,6 +66,43 @@ def random_masks(num_masks, height, width, min_area=0.05, max_area=0.6, seed=Non
     return tf.cast(pixel_ranks(-distance) < count[:, None, None, None], tf.float32)
 
 
+def square_holes(num_masks, height, width, side, seed=0):
+    """One square hole of `side` pixels per mask, at a uniformly random place inside the image.
+
+    The held-out holes on which the inpainter is compared with other fills
+    (issue 13's "boxes of a third of the image side"); NumPy, not in-graph:
+    the same masks for the same seed, on every platform.
+
+    Args:
+        num_masks: N, a positive int.
+        height, width: size of the masks.
+        side: the hole's side in pixels, at most `min(height, width)`.
+        seed: seed of `numpy.random.default_rng`.
+
+    Returns:
+        float32 NumPy masks (N, H, W, 1), 1.0 on the hole.
+
+    Example:
+
+    ```python
+    holes = keras_edda.inpainting.square_holes(256, 32, 32, side=32 // 3)
+    restored = keras_edda.ops.fills.fill_masked(images, holes, keras_edda.inpainting.Inpainter(network))
+    ```
+    """
+    num_masks = _checks.check_positive_int(num_masks, "num_masks")
+    height = _checks.check_positive_int(height, "height")
+    width = _checks.check_positive_int(width, "width")
+    side = _checks.check_positive_int(side, "side")
+    if side > min(height, width):
+        raise ValueError(f"`side` must be at most min(height, width) = {min(height, width)}. Received: side={side!r}")
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((num_masks, height, width, 1), "float32")
+    for index in range(num_masks):
+        top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+        masks[index, top:top + side, left:left + side] = 1.0
+    return masks
+
+
 def hole_losses(restored, images, masks):
     """Per-image mean absolute and squared error on the hole (N,), (N,)."""
     error = (restored - images) * masks
