@@ -130,6 +130,19 @@ def test_seed_fixes_the_samples_and_chunks_do_not_change_the_maps(model, images)
     assert not np.allclose(first.numpy(), other.numpy())
 
 
+@pytest.mark.parametrize("size, grid_size", [(16, 4), (16, (4, 8)), (15, 4)])
+def test_grid_cells_without_a_gather_give_the_maps_of_the_per_pixel_gather(size, grid_size):
+    # Equal cells take a broadcast instead of the per-pixel gather (15 px over 4 cells does not divide: the
+    # gather path both times); the same segmentation given as a callable always takes the gather.
+    model = small_cnn((size, size, 3), 4)
+    images = tf.constant(smooth_images(3, size))
+    grid = Lime(model, num_samples=40, grid_size=grid_size, batch_size=17)
+    cells = grid.segment(images)
+    gathered = Lime(model, num_samples=40, segments=lambda x: cells, batch_size=17)
+    np.testing.assert_allclose(grid(images, targets=1).numpy(), gathered(images, targets=1).numpy(),
+                               rtol=1e-5, atol=1e-7)
+
+
 def test_bad_input_gets_clear_errors(model, images):
     with pytest.raises(ValueError, match="num_samples=0"):
         Lime(model, num_samples=0)

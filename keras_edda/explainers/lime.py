@@ -203,7 +203,7 @@ class Lime(Explainer):
         def body(start, stop, scores_so_far):
             item = tf.range(start, stop)
             image_index = item // num_samples
-            on = tf.gather(tf.gather(flat_samples, item), tf.gather(segments, image_index), batch_dims=1)
+            on = self._visible_pixels(tf.gather(flat_samples, item), segments, image_index)
             perturbed = fills.fill_masked(
                 tf.gather(images, image_index), tf.expand_dims(1.0 - on, hidden_axis), self._fill_fn)
             scores, _ = self.scores(perturbed)
@@ -220,6 +220,18 @@ class Lime(Explainer):
         coefficients = weighted_ridge(samples, scores, kernel, self.alpha)
         maps = tf.gather(coefficients, segments, batch_dims=1)
         return maps[..., None]
+
+    def _visible_pixels(self, samples, segments, image_index):
+        """1.0 on the pixels of the "on" superpixels: (c, H, W) for samples (c, F) of images `image_index`."""
+        height, width = segments.shape[1], segments.shape[2]
+        rows, cols = self.grid_size
+        if self.segments == "grid" and height is not None and width is not None and (
+                height % rows == 0 and width % cols == 0):
+            # Equal cells: each sample's on/off grid repeated over the cells' pixels, no per-pixel gather.
+            cells = tf.reshape(samples, (-1, rows, 1, cols, 1))
+            shape = tf.stack([tf.shape(samples)[0], rows, height // rows, cols, width // cols])
+            return tf.reshape(tf.broadcast_to(cells, shape), (-1, height, width))
+        return tf.gather(samples, tf.gather(segments, image_index), batch_dims=1)
 
     def get_config(self):
         return {
