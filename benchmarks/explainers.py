@@ -164,6 +164,9 @@ LIME_MODELS = {
     # The library's own classifier (the one `compare` trains): pooling after its first two blocks makes it
     # far cheaper per image than the benchmark CNN, so the lime package's own work weighs more.
     "small_cnn": lambda size: models.small_cnn((size, size, 3), 10),
+    # softmax(W x): a model whose forward passes cost next to nothing, so the ratio shows the explainers' own work.
+    "dense": lambda size: keras.Sequential([keras.Input((size, size, 3)), keras.layers.Flatten(),
+                                            keras.layers.Dense(10, activation="softmax")]),
 }
 
 
@@ -269,8 +272,9 @@ def main():
     parser.add_argument("--only-dance", action="store_true", help="run only the DANCE section")
     parser.add_argument("--lime-images", type=int, default=4)
     parser.add_argument("--lime-samples", type=int, default=500)
-    parser.add_argument("--lime-models", default="benchmark,small_cnn",
-                        help="comma-separated: benchmark (Conv32-Conv64-GAP-Dense10), small_cnn (keras_edda.models)")
+    parser.add_argument("--lime-models", default="benchmark,small_cnn,dense",
+                        help="comma-separated: benchmark (Conv32-Conv64-GAP-Dense10), small_cnn (keras_edda.models), "
+                             "dense (Flatten-Dense10)")
     parser.add_argument("--mp-steps", type=int, default=300)
     parser.add_argument("--only-generative", action="store_true", help="run only the LIME / MP / Inpainter section")
     args = parser.parse_args()
