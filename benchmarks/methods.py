@@ -178,12 +178,13 @@ def main():
     maps = saliency(x, y)
     edda = EDDA(plain)
     transformation = edda.get_random_transformation({"images": x, "labels": y})
+    noise = fills.get("noise")  # built outside the tf.function: it owns a seed generator (a variable)
     parts = {
         "empty tf.function call": (tf.function(lambda a: a), (x,)),
         "rank N maps for a top-fraction mask (SaliencyGuided)": (
             tf.function(lambda m: ops.top_fraction_mask(-m, 0.5)), (maps,)),
         "noise fill of N images (SaliencyGuided)": (
-            tf.function(lambda a, m: fills.get("noise")(a, m)), (x, transformation["copy_masks"][0])),
+            tf.function(lambda a, m: noise(a, m)), (x, transformation["copy_masks"][0])),
         "threshold masks of N maps (EDDA)": (tf.function(lambda m: ops.salient_mask(m, 0.5)), (maps,)),
         "2N copies from masks and fills (EDDA, MethodLayer.copies)": (
             tf.function(lambda a, t: edda.copies(a, t)), (x, transformation)),
