@@ -511,6 +511,37 @@ def test_area_from_kwargs_reach_the_area_explainer_and_round_trip():
     np.testing.assert_array_equal(salient, expected)
 
 
+class CountedPasses(keras.layers.Layer):
+    """Identity that counts the forward passes the model runs."""
+
+    def build(self, input_shape):
+        self.passes = self.add_weight(shape=(), initializer="zeros", trainable=False, name="passes")
+
+    def call(self, inputs):
+        self.passes.assign_add(1.0)
+        return inputs
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({}, 3),                               # Grad-CAM (which gives the prediction) + keep-if-correct + decrease
+    ({"fraction": 0.25}, 3),               # no area to match: one forward for the prediction instead
+    ({"keep_if_correct": False, "salient_target": "none"}, 1),
+])
+def test_random_occlusion_reads_the_prediction_from_the_area_explanation(settings, expected):
+    counter = CountedPasses()
+    model = keras.Sequential([keras.Input(SHAPE), counter, *tiny_cnn().layers])
+    layer = RandomOcclusion(model, seed=0, **settings)
+    assert explainers.get("grad_cam", model).scores_come_free and not layer.explainer.scores_come_free
+    images, labels = batch(4)
+    layer.get_random_transformation({"images": images, "labels": labels})  # traces; inspection may call the model
+    before = float(counter.passes.numpy())
+    transformation = layer.get_random_transformation(images)
+    assert float(counter.passes.numpy()) - before == expected
+    # The prediction it read is the model's.
+    predicted = np.argmax(model.predict(images, verbose=0), -1)
+    np.testing.assert_array_equal(np.argmax(transformation["targets"], -1), predicted)
+
+
 @pytest.mark.parametrize("cls", [SaliencyGuided, EDDA])
 def test_in_model_copies_use_their_own_batch_statistics_and_leave_the_moving_averages(cls):
     keras.utils.set_random_seed(0)

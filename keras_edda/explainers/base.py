@@ -133,6 +133,15 @@ class Explainer:
         return not self.head.outputs_probabilities or self._logits_tap is not None
 
     @property
+    def scores_come_free(self):
+        """Whether `explain_with_scores` reads the scores from the explanation's own forward pass.
+
+        True for explainers that override `explain_batch_with_scores` (Grad-CAM, Saliency); the
+        others run one more forward pass for the scores.
+        """
+        return type(self).explain_batch_with_scores is not Explainer.explain_batch_with_scores
+
+    @property
     def num_classes(self):
         return self._inspection.num_classes if self._inspection else None
 

@@ -115,6 +115,9 @@ class EDDA(MethodLayer):
         area_from: an explainer name; each image's salient area is the one
             this explainer's mask would have, and `explainer` only ranks the
             pixels (the matched-area random baseline, see `RandomOcclusion`).
+            One more explanation per step; when it reads the prediction from
+            its own forward pass (Grad-CAM, Saliency) and `explainer` does
+            not, the prediction is taken from it.
         area_from_kwargs: settings of the `area_from` explainer (e.g.
             `{"steps": 8}` for Integrated Gradients).
         rate, seed, warmup_steps, warmup_epochs, steps_per_epoch,
@@ -177,19 +180,32 @@ class EDDA(MethodLayer):
                 f"Received: salient_target={value!r}")
         return _checks.check_fraction(value, "salient_target", True, False)
 
+    def _explanations(self, images, explained):
+        """`(maps, area_maps or None, scores, scores_are_logits)` of a batch.
+
+        The prediction comes from whichever explanation reads it from its own forward pass: with
+        random maps (or Integrated Gradients) matched to Grad-CAM's area, from Grad-CAM's.
+        """
+        area = self.area_explainer
+        if area is not None and area.scores_come_free and not self.explainer.scores_come_free:
+            area_maps, scores = area.explain_with_scores(images, explained)
+            return self.explainer(images, explained), area_maps, scores, area.scores_are_logits
+        maps, scores = self.explainer.explain_with_scores(images, explained)
+        area_maps = None if area is None else area(images, explained)
+        return maps, area_maps, scores, self.explainer.scores_are_logits
+
     def make_transformation(self, images, targets, chosen):
         head = self.head()
         explained = None
         if targets is not None and self.explain_target == "label":
             explained = tf.argmax(targets, axis=-1, output_type=tf.int32)
-        maps, scores = self.explainer.explain_with_scores(images, explained)
+        maps, area_maps, scores, from_logits = self._explanations(images, explained)
         maps = tf.stop_gradient(maps)
-        original = tf.stop_gradient(head.probabilities(scores, from_logits=self.explainer.scores_are_logits))
+        original = tf.stop_gradient(head.probabilities(scores, from_logits=from_logits))
         if targets is None:
             targets = tf.one_hot(tf.argmax(original, axis=-1), head.num_classes)
-        area_maps = None
-        if self.area_explainer is not None:
-            area_maps = tf.stop_gradient(self.area_explainer(images, explained))
+        if area_maps is not None:
+            area_maps = tf.stop_gradient(area_maps)
         salient = salient_masks(maps, self.threshold, self.fraction, area_maps)
         weight = chosen * self.copies_weight
         if self.skip_uninformative:

@@ -18,9 +18,10 @@ class RandomOcclusion(EDDA):
     occluded area; with a `fraction` the area is that fraction anyway. Every
     other setting and the targets are EDDA's.
 
-    Cost per step: the `area_from` explanation of the batch (with a
-    threshold) and one forward pass for the prediction, plus what EDDA's
-    copies cost (see `EDDA`).
+    Cost per step: the `area_from` explanation of the batch, which also
+    gives the prediction (with a threshold), or one forward pass for the
+    prediction (with a `fraction`), plus what EDDA's copies cost (see
+    `EDDA`).
 
     Args:
         model: the classifier.
