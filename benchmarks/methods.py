@@ -68,7 +68,8 @@ def passes(layer, in_model):
     if isinstance(layer, Cutout):
         return ("forward",) if in_model else ("cutout_reference",)
     if isinstance(layer, RandomOcclusion):
-        needed = ("grad_cam",) * (layer.area_explainer is not None) + ("forward",)   # + the prediction
+        # The prediction comes from the area's Grad-CAM; without an area to match, from a forward pass.
+        needed = ("grad_cam",) if layer.area_explainer is not None else ("forward",)
     else:
         needed = ("grad_cam",)
     return needed + ("forward",) * layer.keep_if_correct + ("forward",) * (layer.salient_target == "decrease")
