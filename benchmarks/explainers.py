@@ -159,6 +159,7 @@ def dance(args):
           f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f}) |")
 
 
+LIME_GRID = 8
 LIME_MODELS = {
     "benchmark": lambda size: build_model(size),
     # The library's own classifier (the one `compare` trains): pooling after its first two blocks makes it
@@ -195,9 +196,6 @@ def lime_times(model, images, args):
                 segmentation_fn=lambda _: segments, batch_size=args.chunk)
 
     return times["ours"], times["limit"], median_seconds(lime_package, max(1, min(args.repeats, 2)))
-
-
-LIME_GRID = 8
 
 
 def generative(args):

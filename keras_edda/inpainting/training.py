@@ -95,12 +95,11 @@ def square_holes(num_masks, height, width, side, seed=0):
     side = _checks.check_positive_int(side, "side")
     if side > min(height, width):
         raise ValueError(f"`side` must be at most min(height, width) = {min(height, width)}. Received: side={side!r}")
-    rng = np.random.default_rng(seed)
-    masks = np.zeros((num_masks, height, width, 1), "float32")
-    for index in range(num_masks):
-        top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
-        masks[index, top:top + side, left:left + side] = 1.0
-    return masks
+    corners = np.random.default_rng(seed).integers(0, [height - side + 1, width - side + 1], size=(num_masks, 2))
+    top, left = corners[:, 0, None, None], corners[:, 1, None, None]
+    rows, cols = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
+    inside = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
+    return inside[..., None].astype("float32")
 
 
 def hole_losses(restored, images, masks):
