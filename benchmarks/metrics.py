@@ -3,7 +3,7 @@ and ROAD: keras_edda vs Quantus (when installed), each against the compute
 limit, in one process.
 
     python benchmarks/metrics.py [--batch 32] [--size 32] [--steps 16]
-    python benchmarks/metrics.py --only-road [--road-batch 32] [--percentages 10,20,...,90]
+    python benchmarks/metrics.py --only-road [--road-batch 32] [--percentages 10,20,...,90] [--repeats 5]
 
 Deletion / Insertion: both libraries compute `steps + 1` points per image.
 ROAD: both libraries remove and impute the same percentages of the same
@@ -71,34 +71,42 @@ def road_benchmark(args):
     fill = fills.noisy_linear_fill(noise=0.01)
     impute = tf.function(lambda x, m: map_rows(lambda a, b: fills.fill_masked(a, b, fill), x, m,
                                                list(x.shape[1:]), args.chunk))
-    # Timed in turns, so that the machine's changes of speed hit ours and the limit alike.
-    turns = interleaved_times({"ours": lambda: road(model, images, maps),
-                               "limit": forward_limit(model, images, points + 1, args.chunk),
-                               "impute": lambda: impute(work, masks)}, args.repeats)
-    ours_s, limit_s, impute_s = (statistics.median(turns[name]) for name in ("ours", "limit", "impute"))
-    ratios = sorted(limit / ours for ours, limit in zip(turns["ours"], turns["limit"]))
-    print(f"\n# ROAD: batch {args.road_batch} of {args.size}x{args.size}x1, {points} percentages "
-          f"({args.percentages}), noise 0.01, chunks of {args.chunk}, median of {args.repeats} turns of ours, "
-          f"the limit and the imputation (Quantus: median of {args.quantus_repeats}); ours / limit: median of the "
-          f"turns' ratios (range)")
-    # "limit / Quantus": the most any implementation that needs these forward passes could gain.
-    print("| metric | keras_edda img/s | Quantus img/s | ours / Quantus | limit / Quantus | limit img/s "
-          "| ours / limit | imputation alone img/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    functions = {"ours": lambda: road(model, images, maps),
+                 "limit": forward_limit(model, images, points + 1, args.chunk),
+                 "impute": lambda: impute(work, masks)}
     if quantus is not None:
         reference = quantus.ROAD(percentages=percentages, noise=0.01, normalise=False, disable_warnings=True,
                                  display_progressbar=False)
         attributions = np.transpose(maps.numpy(), (0, 3, 1, 2))
         x = images.numpy()
-        theirs_s = median_seconds(
-            lambda: np.float32(list(reference(model=model, x_batch=x, y_batch=labels, a_batch=attributions,
-                                              channel_first=False, batch_size=args.chunk).values())),
-            args.quantus_repeats, warmup=0)
-        theirs_text = f"{args.road_batch / theirs_s:,.1f} | {theirs_s / ours_s:.1f}x | {theirs_s / limit_s:.1f}x"
+        functions["quantus"] = lambda: np.float32(list(reference(
+            model=model, x_batch=x, y_batch=labels, a_batch=attributions, channel_first=False,
+            batch_size=args.chunk).values()))
+    # Timed in turns, so that the machine's changes of speed hit every function alike; a ratio is
+    # the median of the turns' ratios (with their range).
+    turns = interleaved_times(functions, args.repeats)
+    medians = {name: statistics.median(values) for name, values in turns.items()}
+
+    def turn_ratio(slow, fast, unit=""):
+        ratios = sorted(s / f for s, f in zip(turns[slow], turns[fast]))
+        digits = 2 if statistics.median(ratios) < 10 else 1
+        return f"{statistics.median(ratios):.{digits}f}{unit} ({ratios[0]:.{digits}f}-{ratios[-1]:.{digits}f})"
+
+    print(f"\n# ROAD: batch {args.road_batch} of {args.size}x{args.size}x1, {points} percentages "
+          f"({args.percentages}), noise 0.01, chunks of {args.chunk}; ours, the limit, the imputation and "
+          f"Quantus timed in {args.repeats} turns: medians, and ratios as the median of the turns' ratios (range)")
+    # "limit / Quantus": the most any implementation that needs these forward passes could gain.
+    print("| metric | keras_edda img/s | Quantus img/s | ours / Quantus | limit / Quantus | limit img/s "
+          "| ours / limit | imputation alone img/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    if quantus is not None:
+        theirs_text = (f"{args.road_batch / medians['quantus']:,.1f} | {turn_ratio('quantus', 'ours', 'x')} | "
+                       f"{turn_ratio('quantus', 'limit', 'x')}")
     else:
         theirs_text = "not installed | - | -"
-    print(f"| road_morf | {args.road_batch / ours_s:,.0f} | {theirs_text} | {args.road_batch / limit_s:,.0f} | "
-          f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f}) | {args.road_batch / impute_s:,.0f} |")
+    print(f"| road_morf | {args.road_batch / medians['ours']:,.0f} | {theirs_text} | "
+          f"{args.road_batch / medians['limit']:,.0f} | {turn_ratio('limit', 'ours')} | "
+          f"{args.road_batch / medians['impute']:,.0f} |")
 
 
 def main():
@@ -110,7 +118,6 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--road-batch", type=int, default=32)
     parser.add_argument("--percentages", default="10,20,30,40,50,60,70,80,90")
-    parser.add_argument("--quantus-repeats", type=int, default=3)
     parser.add_argument("--only-road", action="store_true", help="run only the ROAD section")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)

@@ -79,12 +79,12 @@ def test_noisy_linear_noise_channels_first_and_registry():
     np.testing.assert_allclose(np.transpose(first, (0, 2, 3, 1)), plain, atol=1e-6)
     assert "noisy_linear" in fills.FILLS
     # Plain graph mode and a tf.data map (host side) give the XLA solver's result, up to where rounding
-    # stops a system one iteration earlier or later (each is within the solver's tolerance of the solution).
+    # stops a system one iteration earlier or later: each is within 1e-4 of the range of the solution.
     graph = fills.fill_masked(images, masks, fills.noisy_linear_fill(noise=0.0, jit_compile=False))
-    np.testing.assert_allclose(graph, plain, atol=5e-5)
+    np.testing.assert_allclose(graph, plain, atol=2e-4)
     mapped = tf.data.Dataset.from_tensor_slices((images, masks)).batch(2).map(
         lambda x, m: fills.fill_masked(x, m, fills.noisy_linear_fill(noise=0.0)))
-    np.testing.assert_allclose(np.concatenate(list(mapped.as_numpy_iterator())), plain, atol=5e-5)
+    np.testing.assert_allclose(np.concatenate(list(mapped.as_numpy_iterator())), plain, atol=2e-4)
     for bad in ({"noise": -0.1}, {"tolerance": 0.0}, {"max_iterations": 0}):
         with pytest.raises(ValueError, match=f"Received: {next(iter(bad))}="):
             fills.noisy_linear_fill(**bad)
