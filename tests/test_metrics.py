@@ -297,3 +297,23 @@ def test_normalize_start(name):
     np.testing.assert_allclose(normalized(model, images, maps), raw(model, images, maps) / p, rtol=1e-5)
     with pytest.raises(ValueError, match="Received: normalize='end'"):
         metrics.get(name, normalize="end")
+
+
+@pytest.mark.parametrize("name", ["deletion_auc", "road_morf"])
+def test_one_metric_scores_many_models_without_keeping_them(name):
+    # A metric compiles its work once per model and caches it; scoring a model and dropping it
+    # (as a loop over checkpoints does) must free the model.
+    import gc
+    import weakref
+
+    metric = metrics.get(name, steps=4) if name == "deletion_auc" else metrics.get(name, percentages=[20, 60])
+    images = random_images(4, (8, 8, 3), seed=3)
+    alive = []
+    for seed in range(2):
+        model, _ = linear_two_class_model(seed=seed)
+        maps = tf.random.uniform((4, 8, 8, 1), seed=seed)
+        assert metric(model, images, maps).shape == (4,)
+        alive.append(weakref.ref(model))
+        del model
+    gc.collect()
+    assert [ref() for ref in alive] == [None, None]

@@ -21,13 +21,18 @@ class ProbabilityReader:
 
     def __init__(self, model, images, batch_size):
         inspection = ModelInspection(model, images[:1])
-        self.model = model
+        # Weakly: the metrics cache a reader per model, and the cache must not keep the model alive.
+        self._model = weakref.ref(model)
         self.batch_size = batch_size
         self.num_outputs = inspection.num_classes
         output_layer = inspection.output_layer
         self.outputs_are_probabilities = (
             output_layer is not None and capture_lib.logits_tap(output_layer) is not None)
         self.num_classes = max(self.num_outputs, 2)
+
+    @property
+    def model(self):
+        return self._model()
 
     def evaluate(self, images):
         """Probabilities (N, C) of `images` in one forward call."""
@@ -56,7 +61,8 @@ class AlignmentMetric:
     `score_batch(reader, images, maps, classes)` with TensorFlow ops on the
     whole batch; this class checks the inputs, picks the explained class
     (the model's top-1 on the original image when `targets` is `None`) and
-    compiles the work once per model with `tf.function`.
+    compiles the work once per model with `tf.function` (cached without
+    keeping the model alive: one metric can score many models in turn).
 
     Attributes:
         name: the metric's name, as in `keras_edda.metrics.get`.
