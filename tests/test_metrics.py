@@ -317,3 +317,23 @@ def test_one_metric_scores_many_models_without_keeping_them(name):
         del model
     gc.collect()
     assert [ref() for ref in alive] == [None, None]
+
+
+def test_suite_reuses_its_explainers_and_keeps_only_the_last_model():
+    import gc
+    import weakref
+
+    suite = metrics.AlignmentSuite(("grad_cam",), ("deletion_auc",))
+    images = random_images(3, (8, 8, 3), seed=5)
+    first = small_cnn((8, 8, 3), 2)
+    built = suite.explainers_for(first)
+    scores = suite.evaluate(first, images)
+    assert scores["grad_cam"]["deletion_auc"].shape == (3,)
+    assert suite.explainers_for(first) is built          # every epoch: no new explainers, no new tracing
+    second = small_cnn((8, 8, 3), 2)
+    assert suite.evaluate(second, images)["grad_cam"]["deletion_auc"].shape == (3,)
+    assert suite.explainers_for(second)["grad_cam"].model is second
+    alive = weakref.ref(first)
+    del first, built
+    gc.collect()
+    assert alive() is None

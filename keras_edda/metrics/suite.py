@@ -18,8 +18,10 @@ def _as_tuple(value):
 class AlignmentSuite:
     """Explains images with each explainer and scores the maps with each metric.
 
-    Explainers given by name are built once per model and reused, so calling
-    the suite every epoch costs no new tracing.
+    Explainers given by name are built for the model the suite is called
+    with and reused while it is called with that model, so calling the suite
+    every epoch costs no new tracing; a new model replaces them, so a suite
+    that scores many models in turn keeps at most the last one alive.
 
     Args:
         explainers: explainer names (see `keras_edda.explainers.get`) or
@@ -57,16 +59,17 @@ class AlignmentSuite:
             raise ValueError(
                 "`explainer_kwargs` keys must be among the explainers "
                 f"{self.explainer_names}. Received: {sorted(unknown)}")
-        self._built = weakref.WeakKeyDictionary()
+        self._built = None
 
     def explainers_for(self, model):
         """`{name: Explainer}` of `model`, built on first use."""
-        if model not in self._built:
-            self._built[model] = {
+        if self._built is None or self._built[0]() is not model:
+            # The explainers hold their model: keeping only the last model's bounds what stays alive.
+            self._built = (weakref.ref(model), {
                 name: explainers_lib.get(given, model, **self.explainer_kwargs.get(name, {}))
                 for name, given in zip(self.explainer_names, self.explainers)
-            }
-        return self._built[model]
+            })
+        return self._built[1]
 
     def explain(self, model, images):
         """`{explainer name: maps}` of the model's predictions."""
