@@ -4,16 +4,17 @@ Every seed trains every method, so two methods are compared by their
 per-seed differences on one metric (a paired design). The differences are
 signed so that a positive one means the reference method is better in the
 metric's direction. The comparison reports the mean difference, its
-bootstrap confidence interval and a paired test: the Wilcoxon signed-rank
-test from 6 seeds on, the paired t-test below (the Wilcoxon test cannot
-reach p < 0.05 two-sided with fewer than 6 pairs). p-values of one table
-are adjusted with Holm-Bonferroni before a verdict is read from them.
+bootstrap confidence interval and a paired test. p-values of one family
+(by default one other method across the metrics of a table) are adjusted
+with Holm-Bonferroni before a verdict is read from them.
 
-Mind the power: the smallest two-sided Wilcoxon p-value of n pairs is
-2 / 2**n (0.031 for 6 seeds, 0.0078 for 8), and Holm multiplies the
-smallest of k p-values by k, so a table of k metrics can only show a
-significant Wilcoxon verdict when 2 * k / 2**n < 0.05 (6 metrics: 8 seeds
-or more).
+Which test: the smallest two-sided Wilcoxon signed-rank p-value of n pairs
+is 2 / 2**n (0.031 for 6 seeds, 0.0078 for 8), and Holm multiplies the
+smallest of k p-values by k, so with k tests in the family the Wilcoxon
+test can only give a verdict when 2 * k / 2**n < alpha. It is used where it
+can (6 seeds or more, and that bound met: for 14 metrics, 10 seeds), the
+paired t-test elsewhere; each comparison records its test. The choice
+depends on n and k only, never on the data.
 """
 
 import math
@@ -23,8 +24,13 @@ import numpy as np
 
 DIRECTIONS = ("higher", "lower")
 VERDICTS = ("better", "worse", "no significant difference")
-# Seeds from which the Wilcoxon signed-rank test replaces the paired t-test.
+# Fewest seeds for the Wilcoxon signed-rank test (below, its p-value cannot reach 0.05).
 WILCOXON_MIN_N = 6
+
+
+def wilcoxon_can_decide(n, family_size=1, alpha=0.05):
+    """Whether the Wilcoxon test of n pairs can reach `alpha` after Holm over `family_size` tests."""
+    return n >= WILCOXON_MIN_N and 2.0 * family_size / 2.0 ** n < alpha
 
 
 def _values(values, name):
@@ -90,18 +96,21 @@ def bootstrap_ci(differences, confidence=0.95, resamples=10_000, seed=0):
     return float(low), float(high)
 
 
-def paired_test(differences):
+def paired_test(differences, family_size=1, alpha=0.05):
     """Two-sided paired test of "the mean (median) difference is 0".
 
     Wilcoxon signed-rank (`scipy.stats.wilcoxon`, zero differences
-    dropped) for 6 or more pairs, else the paired t-test
-    (`scipy.stats.ttest_1samp` of the differences, the same as
-    `ttest_rel`). All-zero differences give p = 1; fewer than two pairs
-    give no test; equal non-zero differences under the t-test (an
-    infinite t statistic) give p = 0.
+    dropped) where it can decide after Holm over `family_size` tests
+    (`wilcoxon_can_decide`: 6 pairs or more, and 2 * family_size / 2**n <
+    alpha), else the paired t-test (`scipy.stats.ttest_1samp` of the
+    differences, the same as `ttest_rel`). All-zero differences give
+    p = 1; fewer than two pairs give no test; equal non-zero differences
+    under the t-test (an infinite t statistic) give p = 0.
 
     Args:
         differences: paired differences, one per seed.
+        family_size: how many tests Holm will adjust this one with.
+        alpha: the level the verdicts use.
 
     Returns:
         `(p_value, test)`: `test` is `"wilcoxon"`, `"paired_t"` or `"none"`
@@ -112,7 +121,7 @@ def paired_test(differences):
     array = _values(differences, "differences")
     if len(array) < 2:
         return None, "none"
-    test = "wilcoxon" if len(array) >= WILCOXON_MIN_N else "paired_t"
+    test = "wilcoxon" if wilcoxon_can_decide(len(array), family_size, alpha) else "paired_t"
     if not np.any(array):
         return 1.0, test
     if test == "wilcoxon":
@@ -122,8 +131,19 @@ def paired_test(differences):
     return float(stats.ttest_1samp(array, 0.0).pvalue), test
 
 
+def _test_direction(differences, test):
+    """+1 / -1 / 0: the side the test leans to (the signed-rank sum for Wilcoxon, the mean for t)."""
+    from scipy import stats
+
+    array = np.asarray(differences, "float64")
+    if test == "wilcoxon":
+        nonzero = array[array != 0]
+        return int(np.sign(np.sum(np.sign(nonzero) * stats.rankdata(np.abs(nonzero))))) if len(nonzero) else 0
+    return int(np.sign(array.mean())) if len(array) else 0
+
+
 def paired_comparison(reference_values, other_values, direction="higher", confidence=0.95,
-                      resamples=10_000, seed=0):
+                      resamples=10_000, seed=0, family_size=1, alpha=0.05):
     """Compares two methods on one metric by their per-seed differences.
 
     Args:
@@ -136,12 +156,15 @@ def paired_comparison(reference_values, other_values, direction="higher", confid
         confidence: coverage of the bootstrap interval.
         resamples: bootstrap resamples.
         seed: seed of the bootstrap.
+        family_size, alpha: passed to `paired_test` (they pick the test).
 
     Returns:
         A dict: `difference_mean`, `difference_std` (ddof 1), `differences`,
         `ci_low`, `ci_high` (percentile bootstrap interval of the mean
         difference), `confidence`, `resamples`, `p_value`, `test`
-        (`"wilcoxon"`, `"paired_t"` or `"none"`), `n`, `direction`.
+        (`"wilcoxon"`, `"paired_t"` or `"none"`), `test_direction` (+1 when
+        the test leans to the reference, -1 against, 0 neither), `n`,
+        `direction`.
 
     Example:
 
@@ -158,11 +181,12 @@ def paired_comparison(reference_values, other_values, direction="higher", confid
         raise ValueError(f"`direction` must be one of {list(DIRECTIONS)}. Received: direction={direction!r}")
     differences = (reference - other) * (1.0 if direction == "higher" else -1.0)
     low, high = bootstrap_ci(differences, confidence, resamples, seed)
-    p_value, test = paired_test(differences)
+    p_value, test = paired_test(differences, family_size, alpha)
     stats = summary(differences)
     return {"difference_mean": stats["mean"], "difference_std": stats["std"], "differences": stats["values"],
             "ci_low": low, "ci_high": high, "confidence": float(confidence), "resamples": int(resamples),
-            "p_value": p_value, "test": test, "n": len(differences), "direction": direction}
+            "p_value": p_value, "test": test, "test_direction": _test_direction(differences, test),
+            "n": len(differences), "direction": direction}
 
 
 def holm(pvalues):
@@ -200,11 +224,16 @@ def holm(pvalues):
 
 
 def verdict(comparison, alpha=0.05):
-    """`"better"` / `"worse"` when the Holm-adjusted p-value is below `alpha`, else no difference."""
+    """`"better"` / `"worse"` when the Holm-adjusted p-value is below `alpha`, else no difference.
+
+    The side is the mean difference's; it must be the side the test leans to (a Wilcoxon test can
+    favour the reference's ranks while one outlying seed turns the mean against it: no verdict then).
+    """
     p = comparison.get("p_holm")
-    if p is None or p >= alpha or not comparison["difference_mean"]:
+    side = int(np.sign(comparison["difference_mean"] or 0.0))
+    if p is None or p >= alpha or side == 0 or side != comparison.get("test_direction", side):
         return VERDICTS[2]
-    return VERDICTS[0] if comparison["difference_mean"] > 0 else VERDICTS[1]
+    return VERDICTS[0] if side > 0 else VERDICTS[1]
 
 
 def compare_methods(table, reference, direction_of, family="metrics", alpha=0.05, confidence=0.95,
@@ -245,14 +274,16 @@ def compare_methods(table, reference, direction_of, family="metrics", alpha=0.05
     lookup = direction_of.__getitem__ if isinstance(direction_of, dict) else direction_of
     table = {method: {metric: cell["values"] if isinstance(cell, dict) else cell for metric, cell in by_metric.items()}
              for method, by_metric in table.items()}
-    result = {}
-    for metric, reference_values in table[reference].items():
-        for other in table:
-            if other != reference and metric in table[other]:
-                result.setdefault(metric, {})[other] = paired_comparison(
-                    reference_values, table[other][metric], lookup(metric), confidence, resamples, seed)
-    others = sorted({other for by_other in result.values() for other in by_other})
+    pairs = [(metric, other) for metric in table[reference] for other in table
+             if other != reference and metric in table[other]]
+    others = sorted({other for _, other in pairs})
     families = [others] if family == "table" else [[other] for other in others]
+    family_size = {other: sum(o in members for _, o in pairs) for members in families for other in members}
+    result = {}
+    for metric, other in pairs:
+        result.setdefault(metric, {})[other] = paired_comparison(
+            table[reference][metric], table[other][metric], lookup(metric), confidence, resamples, seed,
+            family_size[other], alpha)
     for members in families:
         cells = [by_other[o] for by_other in result.values() for o in members if o in by_other]
         for cell, adjusted in zip(cells, holm([cell["p_value"] for cell in cells])):

@@ -106,6 +106,34 @@ def test_compare_methods_verdicts_and_holm_across_metrics():
         statistics.holm(raw))
 
 
+def test_the_test_is_one_that_can_decide_after_holm():
+    # 14 metrics (a compare table with its gains), EDDA better by 0.1 on every seed: with 6-9 seeds the
+    # Wilcoxon test could not reach 0.05 after Holm over 14 tests (its smallest p is 2 / 2**n), so the
+    # paired t-test decides; from 10 seeds the Wilcoxon test can and does.
+    rng = np.random.default_rng(0)
+    for seeds, expected_test in ((5, "paired_t"), (6, "paired_t"), (9, "paired_t"), (10, "wilcoxon")):
+        other = {f"m{k}": list(rng.uniform(0.4, 0.6, seeds)) for k in range(14)}
+        edda = {name: list(np.add(values, 0.1 + rng.normal(0, 0.01, seeds))) for name, values in other.items()}
+        result = statistics.compare_methods({"edda": edda, "none": other}, "edda", lambda metric: "higher")
+        cells = [by_other["none"] for by_other in result.values()]
+        assert {cell["test"] for cell in cells} == {expected_test}, seeds
+        assert {cell["verdict"] for cell in cells} == {"better"}, seeds
+    assert statistics.wilcoxon_can_decide(6) and not statistics.wilcoxon_can_decide(5)
+    assert statistics.wilcoxon_can_decide(10, 14) and not statistics.wilcoxon_can_decide(9, 14)
+
+
+def test_no_verdict_when_the_rank_test_and_the_mean_disagree():
+    # Eleven seeds slightly better, one far worse: the signed-rank test leans to "better" (p < 0.05),
+    # the mean difference to "worse"; neither is read as a verdict.
+    differences = [0.01, 0.012, 0.011, 0.013, 0.009, 0.014, 0.01, 0.012, 0.015, 0.011, 0.013, -0.5]
+    comparison = statistics.paired_comparison(np.add(differences, 1.0), np.ones(12), "higher")
+    assert comparison["test"] == "wilcoxon" and comparison["p_value"] < 0.05
+    assert comparison["difference_mean"] < 0 and comparison["test_direction"] == 1
+    assert statistics.verdict({**comparison, "p_holm": comparison["p_value"]}) == "no significant difference"
+    agreeing = statistics.paired_comparison(np.add(np.abs(differences), 1.0), np.ones(12), "higher")
+    assert statistics.verdict({**agreeing, "p_holm": agreeing["p_value"]}) == "better"
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: statistics.paired_comparison([1, 2], [1]), "one value per seed"),
     (lambda: statistics.paired_comparison([1, 2], [1, 3], "up"), "direction="),
