@@ -385,7 +385,10 @@ def load_folder(path, image_size=32, channels=None, test_fraction=0.25, seed=0, 
         image_size: side of the square images after resizing (at least 8).
         channels: 1 or 3; `None`: 1 if every image is grey, else 3.
         test_fraction: share held out for testing, stratified by class.
-        seed: seed of the split.
+        seed: seed of the split and of the images' order: each split holds
+            its images in a random order, so that its first images (e.g.
+            `keras-edda compare --max-train`, or the test images the
+            alignment metrics score) mix the classes.
         validation_fraction: share of the non-test images held out for
             validation, stratified by class (0 for none).
 
@@ -436,6 +439,9 @@ def load_folder(path, image_size=32, channels=None, test_fraction=0.25, seed=0, 
                 f"in each of train, validation and test with test_fraction={test_fraction} and "
                 f"validation_fraction={validation_fraction} (needs at least {needed}). "
                 f"Received: folder={path!r}")
+    # The files come class by class; in that order every split's first images would be one class.
+    order = np.random.default_rng((seed, 2)).permutation(len(files))
+    files, labels = [files[i] for i in order], [labels[i] for i in order]
     decoded = []
     for file in files:
         try:

@@ -81,6 +81,9 @@ def test_folder_loader_splits_three_ways(tmp_path):
     info = data.split_info()
     assert (info["train"], info["validation"], info["test"]) == (10, 2, 4)
     assert set(data.y_val) == {0, 1} and set(data.y_test) == {0, 1}
+    # The files are read class by class; the splits must not keep that order (a prefix of the
+    # training images, as --max-train takes, would be one class).
+    assert np.any(np.diff(data.y_train) < 0) and len(set(data.y_train[:4])) == 2
 
 
 def test_empty_class_folder_is_an_error(tmp_path):
