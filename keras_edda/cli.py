@@ -187,8 +187,20 @@ def _check_method_settings(method_settings, methods, explainer):
     settings = protocol.Settings(methods=methods, method_settings=method_settings, explainers=(explainer,))
     for method in methods:
         if method in protocol.MODEL_METHODS:
-            continue
-        _user_errors(protocol.method_layer, method, probe, settings, 1)
+            _user_errors(protocol.model_method, method, settings, (8, 8, 1), 2, 1)
+        else:
+            _user_errors(protocol.method_layer, method, probe, settings, 1)
+
+
+def _check_warmup(method_settings, methods, epochs):
+    """Refuses a warm-up as long as training: the method would never add a copy."""
+    for method in methods:
+        # "random" trains with EDDA's settings unless given its own.
+        inherited = method_settings.get("edda", {}) if method == "random" else {}
+        warmup = {**inherited, **method_settings.get(method, {})}.get("warmup_epochs", 0)
+        if isinstance(warmup, (int, float)) and warmup >= epochs:
+            raise UserError(f"{method}: warmup_epochs={warmup} must be below --epochs {epochs}, "
+                            "else the method never trains on a copy")
 
 
 def run_compare(args):
@@ -212,6 +224,7 @@ def run_compare(args):
     explainers = args.explainer or ["grad_cam"]
     method_settings = _method_settings(args)
     _check_method_settings(method_settings, args.methods, explainers[0])
+    _check_warmup(method_settings, args.methods, args.epochs)
     recipe = _user_errors(recipes.Recipe, epochs=args.epochs, batch_size=args.batch_size,
                           learning_rate=args.learning_rate, schedule=args.schedule)
     settings = _user_errors(

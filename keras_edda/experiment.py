@@ -9,12 +9,12 @@ import csv
 import io
 import json
 import os
-import tempfile
 
 import keras
 import tensorflow as tf
 
 from keras_edda import models
+from keras_edda._files import replaced_atomically
 from keras_edda.ops import overlay
 
 
@@ -102,18 +102,11 @@ def format_table(table, title):
 def write_atomically(path, text):
     """Writes `text` to `path` through a temporary file in the same folder and
     `os.replace`, so that a reader (or a kill) never sees a partial file."""
-    folder, name = os.path.split(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as f:
+    with replaced_atomically(path) as temporary:
+        with open(temporary, "w", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def write_results(out, config, runs, command=None):

@@ -152,7 +152,8 @@ def segmentation_model(tmp_path):
                                   "empty_folder", "seeds", "threshold_and_fraction",
                                   "warmup", "negative_rate", "zero_rate", "nan_fill", "nan_rate",
                                   "unwritable_out", "explainer", "resume_and_overwrite",
-                                  "segmentation_model", "method", "eval_fill", "method_setting", "metric"])
+                                  "segmentation_model", "method", "eval_fill", "method_setting", "metric",
+                                  "warmup_as_long_as_training", "excon_setting"])
 def test_bad_input_gives_one_line_and_non_zero_exit(case, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -173,6 +174,10 @@ def test_bad_input_gives_one_line_and_non_zero_exit(case, tmp_path, capsys):
         "method_setting": (["--methods", "none,sgt", "--method-setting", "sgt.fraction=1.5"],
                            "Received: fraction=1.5"),
         "metric": (["--metric", "accuracy"], "unknown --metric 'accuracy'"),
+        "warmup_as_long_as_training": (["--methods", "none,random", "--warmup-epochs", "1"],
+                                       "random: warmup_epochs=1 must be below --epochs 1"),
+        "excon_setting": (["--methods", "none,excon", "--method-setting", "excon.threshold=2.0"],
+                          "Received: threshold=2.0"),
         "segmentation_model": (["--model", segmentation_model(tmp_path)], "is not a classifier"),
         "dataset": (["--dataset", "imagenet"], "Unknown dataset"),
         "data_dir": (["--dataset", "tfds:mnist", "--data-dir", str(tmp_path / "none")],

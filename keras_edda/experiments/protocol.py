@@ -67,6 +67,13 @@ def fill_label(fill):
     return f"constant {fill:g}" if isinstance(fill, (int, float)) else str(fill)
 
 
+def training_fill(method_settings):
+    """The fill EDDA trains with under `method_settings` (a number for a constant fill)."""
+    edda = (method_settings or {}).get("edda", {})
+    fill = edda.get("fill", "constant")
+    return float(edda.get("fill_value", 0.0)) if fill == "constant" else fill
+
+
 class Settings:
     """What `keras-edda compare` runs (see `keras-edda compare -h`).
 
@@ -113,10 +120,9 @@ class Settings:
         for explainer in self.explainers:
             explainers_lib.name_of(explainer)
         self.method_settings = {m: dict(s) for m, s in (method_settings or {}).items()}
-        training_fill = self.method_settings.get("edda", {}).get("fill", "constant")
-        if training_fill == "constant":
-            training_fill = float(self.method_settings.get("edda", {}).get("fill_value", 0.0))
-        self.eval_fills = tuple(eval_fills) if eval_fills else (training_fill, "blur", "noisy_linear")
+        # The training fill and two fills no method trained on; a fill named twice is scored once.
+        defaults = (training_fill(self.method_settings), "blur", "noisy_linear")
+        self.eval_fills = tuple({fill_label(f): f for f in (eval_fills or defaults)}.values())
         for fill in self.eval_fills:
             from keras_edda.ops import fills
 
@@ -159,6 +165,23 @@ def method_layer(method, classifier, settings, steps_per_epoch):
     if cls.driven_by is not None:
         kwargs.setdefault(cls.driven_by, settings.explainers[0])
     return cls(classifier, **kwargs)
+
+
+def model_method(method, settings, input_shape, num_classes, steps_per_epoch, optimizer=None, seed=None):
+    """The compiled model of a method that is a model of its own (`MODEL_METHODS`), untrained.
+
+    `"excon"` gets the first explainer unless its settings name one.
+    """
+    from keras_edda import excon
+
+    kwargs = dict(settings.method_settings.get(method, {}))
+    if method == "excon":
+        kwargs.setdefault("explainer", settings.explainers[0])
+        epochs = kwargs.pop("warmup_epochs", 0)
+        if epochs:
+            kwargs.update(warmup_epochs=epochs, steps_per_epoch=steps_per_epoch)
+    return excon.build(method, excon.small_encoder, input_shape, num_classes, optimizer=optimizer, seed=seed,
+                       **kwargs)
 
 
 class CopyStatistics(keras.callbacks.Callback):
@@ -241,8 +264,6 @@ def train(method, seed, data, factory, settings, log_dir=None, verbose=2, callba
 
 def _train_model_method(method, seed, data, factory, settings, log_dir, verbose, callbacks):
     """SupCon or ExCon on the encoder of the built-in CNN, with the same recipe and budget."""
-    from keras_edda import excon
-
     if factory.spec != "cnn":
         raise ValueError(f"Method {method!r} trains the encoder of the built-in 'cnn' model. "
                          f"Received: model={factory.spec!r}")
@@ -250,14 +271,8 @@ def _train_model_method(method, seed, data, factory, settings, log_dir, verbose,
     recipe = settings.recipe
     num_train = len(data.x_train)
     steps_per_epoch = recipe.steps_per_epoch(num_train)
-    kwargs = dict(settings.method_settings.get(method, {}))
-    if method == "excon":
-        kwargs.setdefault("explainer", settings.explainers[0])
-        epochs = kwargs.pop("warmup_epochs", 0)
-        if epochs:
-            kwargs.update(warmup_epochs=epochs, steps_per_epoch=steps_per_epoch)
-    model = excon.build(method, excon.small_encoder, data.image_shape, data.num_classes,
-                        optimizer=recipe.optimizer(recipe.total_steps(num_train)), seed=seed, **kwargs)
+    model = model_method(method, settings, data.image_shape, data.num_classes, steps_per_epoch,
+                         optimizer=recipe.optimizer(recipe.total_steps(num_train)), seed=seed)
     fit_callbacks = list(callbacks)
     if log_dir is not None:
         fit_callbacks.append(keras.callbacks.TensorBoard(log_dir))

@@ -15,6 +15,7 @@ import math
 import os
 
 from keras_edda import statistics
+from keras_edda._files import replaced_atomically
 from keras_edda.experiments import protocol
 
 # The method the others are compared with: EDDA where it ran, else ExCon.
@@ -61,21 +62,24 @@ def tables(runs, methods=None):
     by_key = {(run["method"], run["seed"]): run["scores"] for run in runs}
     seeds = sorted({run["seed"] for run in runs if all((m, run["seed"]) in by_key for m in methods)})
     result = {}
+
+    def add(table, method, metric, value):
+        # Tables and rows appear only with a value: `--metric` can leave a kind of table empty.
+        result.setdefault(table, {}).setdefault(method, {}).setdefault(metric, []).append(value)
+
     for method in methods:
         for seed in seeds:
             scores = by_key[(method, seed)]
             for metric in protocol.MODEL_METRICS:
                 if metric in scores:
-                    result.setdefault("model", {}).setdefault(method, {}).setdefault(metric, []).append(
-                        scores[metric])
+                    add("model", method, metric, scores[metric])
             for explainer, by_fill in scores.items():
                 if not isinstance(by_fill, dict):
                     continue
                 for fill, by_metric in by_fill.items():
-                    table = result.setdefault(f"{explainer} / {fill}", {}).setdefault(method, {})
                     for metric, value in by_metric.items():
                         if not metric.endswith("_random"):
-                            table.setdefault(metric, []).append(value)
+                            add(f"{explainer} / {fill}", method, metric, value)
     return seeds, result
 
 
@@ -91,7 +95,7 @@ def comparisons(table, reference=None):
     reference = reference or reference_of(table)
     if reference not in table or len(table) < 2:
         return {}
-    first = next(iter(table[reference].values()))
+    first = next(iter(table[reference].values()), [])
     if len(first) < 2:
         return {}
     return statistics.compare_methods(table, reference, protocol.direction)
@@ -155,7 +159,7 @@ def targets(result_tables, config, reference=None):
         checks.append(("accuracy within 1 point of none", gap <= 0.01, f"none − {reference} = {gap:+.4f}"))
         worse = mean(reference, "ece") - mean("none", "ece")
         checks.append(("ECE no worse than none by more than 0.02", worse <= 0.02, f"{reference} − none = {worse:+.4f}"))
-    training_fill = config.get("eval_fills", [None])[0]
+    training_fill = protocol.fill_label(protocol.training_fill(config.get("method_settings")))
     wanted = []
     for name in result_tables:
         if name.endswith(f"/ {protocol.FILL_FREE}"):
@@ -193,15 +197,17 @@ def markdown(results, reference=None):
         f"{recipe.get('batch_size')}, AdamW lr {recipe.get('learning_rate')} {recipe.get('schedule')}, "
         f"{config.get('optimizer_steps')} optimiser steps per run; method settings "
         f"`{json.dumps(config.get('method_settings', {}))}`; evaluation fills "
-        f"{', '.join(map(str, config.get('eval_fills', [])))}; {config.get('eval_samples')} test images for the "
+        f"{', '.join(map(str, config.get('eval_fills', [])))}; {_eval_images(config)} test images for the "
         "alignment metrics.")
     if reference is not None:
         lines += ["", f"Paired statistics: every seed trains every method; {reference} − other is signed so "
-                  "that positive is better for the metric; 95 % percentile-bootstrap interval; paired t-test below "
-                  "6 seeds, Wilcoxon signed-rank from 6; Holm adjustment across the metrics of each table; a "
-                  "verdict says better/worse only when the adjusted p < 0.05. `_gain` rows are the metric on the "
-                  "explainer's maps minus the metric on random maps (positive: the explainer beats random maps).",
-                  ""]
+                  "that positive is better for the metric; 95 % percentile-bootstrap interval; Holm adjustment "
+                  "across the k metrics of each table; the Wilcoxon signed-rank test where it can reach "
+                  "p < 0.05 after that adjustment (n ≥ 6 seeds and 2·k / 2^n < 0.05), the paired t-test "
+                  f"elsewhere (here: {_tests_used(result_tables, reference)}); a verdict says better/worse only "
+                  "when the adjusted p < 0.05 and the test leans the way of the mean difference. `_gain` rows are "
+                  "the metric on the explainer's maps minus the metric on random maps (positive: the explainer "
+                  "beats random maps).", ""]
     else:
         lines.append("")
     checks = targets(result_tables, config, reference)
@@ -222,6 +228,19 @@ def markdown(results, reference=None):
     return "\n".join(lines)
 
 
+def _eval_images(config):
+    """The test images the alignment metrics scored: `eval_samples`, at most the test split."""
+    wanted, test = config.get("eval_samples"), config.get("split", {}).get("test")
+    return min(wanted, test) if isinstance(wanted, int) and isinstance(test, int) else wanted
+
+
+def _tests_used(result_tables, reference):
+    used = sorted({cell["test"] for table in result_tables.values()
+                   for by_other in comparisons(table, reference).values() for cell in by_other.values()})
+    names = {"paired_t": "paired t-test", "wilcoxon": "Wilcoxon", "none": "no test (one seed)"}
+    return ", ".join(names[test] for test in used) or "no comparison"
+
+
 def _copy_summary(runs):
     sums = {}
     for run in runs:
@@ -239,7 +258,8 @@ def plot(results, path, reference=None):
     import matplotlib.pyplot as plt
 
     _, result_tables = tables(results["runs"], results["config"].get("methods"))
-    model_metrics = next(iter(result_tables["model"].values()))
+    # Without a seed finished by every method there is nothing to plot (the figure stays empty).
+    model_metrics = next(iter(result_tables.get("model", {}).values()), {})
     panels = [("model", m) for m in protocol.MODEL_METRICS if m in model_metrics]
     for name in result_tables:
         if name == "model":
@@ -262,7 +282,8 @@ def plot(results, path, reference=None):
     for axis in list(axes.flat)[len(panels):]:
         axis.axis("off")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with replaced_atomically(path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=100)
     plt.close(figure)
 
 

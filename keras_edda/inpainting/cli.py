@@ -5,9 +5,9 @@ parser before TensorFlow's logging is configured.
 """
 
 import os
-import tempfile
 
 from keras_edda._argtypes import positive_float, positive_int
+from keras_edda._files import replaced_atomically
 
 
 def run_train_inpainter(args):
@@ -41,14 +41,8 @@ def run_train_inpainter(args):
     except ValueError as error:
         raise UserError(str(error).strip().splitlines()[0])
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=os.path.dirname(out))
-    os.close(handle)
-    try:
+    with replaced_atomically(out, suffix=".keras") as temporary:
         network.save(temporary, overwrite=True)
-        os.replace(temporary, out)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     # Hole error on held-out images, boxes of a third of the side, against two built-in fills.
     images = tf.constant(data.x_test[:512])
     height, width = images.shape[1], images.shape[2]
