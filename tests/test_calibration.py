@@ -78,3 +78,23 @@ def test_ece_bad_input():
         metrics.expected_calibration_error(probabilities, labels[:5])
     with pytest.raises(TypeError, match="probabilities.dtype"):
         metrics.expected_calibration_error(labels[:, None].repeat(3, 1), labels)
+
+
+def test_single_sigmoid_output_is_the_probability_of_class_one():
+    p = np.array([[0.9], [0.8], [0.2], [0.1]], "float32")
+    labels = np.array([1, 1, 0, 0])
+    two_columns = np.concatenate([1.0 - p, p], axis=1)
+    # Every prediction is right; the confidences are 0.9, 0.8, 0.8, 0.9.
+    assert float(metrics.expected_calibration_error(p, labels)) == pytest.approx(reference_ece(two_columns, labels))
+    assert float(metrics.expected_calibration_error(p, labels)) == pytest.approx(0.15)
+    assert float(metrics.mean_confidence(p)) == pytest.approx(0.85)
+
+
+def test_labels_outside_the_classes_and_one_hot_rows_are_refused():
+    probabilities, labels = random_predictions(8, 3, 0)
+    with pytest.raises(ValueError, match=r"class ids in \[0, 3\)"):
+        metrics.expected_calibration_error(probabilities, np.array([0, 1, 2, 5, 0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="rows and classes"):
+        metrics.expected_calibration_error(probabilities, np.eye(3, dtype="float32")[:1])
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.function(metrics.expected_calibration_error)(probabilities, tf.constant([0, 1, 2, 5, 0, 1, 2, 0]))

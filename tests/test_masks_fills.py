@@ -103,3 +103,26 @@ def test_channels_first_blur_and_mean():
         out = fills.fill_masked(first, np.transpose(mask, (0, 3, 1, 2)),
                                 fills.get(name, data_format="channels_first"))
         np.testing.assert_allclose(np.transpose(out, (0, 2, 3, 1)), last, rtol=1e-5, atol=1e-6)
+
+
+def test_blur_keeps_the_size_with_an_even_kernel():
+    # An even kernel pads one pixel more after than before; the image keeps its size, and a blur of a
+    # linear ramp along the rows stays a ramp away from the borders (reference: scipy's 1-D correlation).
+    import scipy.ndimage
+
+    from keras_edda import metrics
+
+    ramp = np.tile(np.arange(8, dtype="float32")[None, :, None, None], (2, 1, 8, 3))
+    for size in (4, 5, 10):
+        blurred = fills.gaussian_blur(ramp, kernel_size=size, sigma=1.0).numpy()
+        assert blurred.shape == ramp.shape, size
+    kernel = np.exp(-0.5 * ((np.arange(4) - 1.5) / 1.0) ** 2)
+    kernel /= kernel.sum()
+    expected = scipy.ndimage.correlate1d(ramp[0, :, 0, 0], kernel, mode="reflect", origin=-1)
+    np.testing.assert_allclose(fills.gaussian_blur(ramp, kernel_size=4, sigma=1.0).numpy()[0, :, 0, 0],
+                               expected, atol=1e-5)
+    images = np.random.default_rng(0).uniform(size=(2, 8, 8, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    maps = np.random.default_rng(1).uniform(size=(2, 8, 8, 1)).astype("float32")
+    assert np.isfinite(metrics.InsertionAUC(kernel_size=10)(model, images, maps).numpy()).all()

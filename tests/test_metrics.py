@@ -182,8 +182,15 @@ def test_targets_and_heads():
                                rtol=1e-6)
     # A sigmoid head is read as the two probabilities [1 - p, p].
     binary = small_cnn((16, 16, 3), 1, activation="sigmoid")
-    scores = metrics.AverageDrop()(binary, images, explainers.GradCAM(binary)(images))
+    binary_maps = explainers.GradCAM(binary)(images)
+    scores = metrics.AverageDrop()(binary, images, binary_maps)
     assert scores.shape == (4,) and bool(tf.reduce_all(tf.math.is_finite(scores)))
+    # Its targets as the explainers take them, (N, 1) (a 0/1 label or a -1/+1 weight), pick the class.
+    ids = np.array([1, 0, 0, 1], "int32")
+    by_ids = metric(binary, images, binary_maps, ids)
+    for column in (ids[:, None].astype("float32"), np.where(ids == 1, 1.0, -1.0)[:, None].astype("float32")):
+        np.testing.assert_allclose(metric(binary, images, binary_maps, column), by_ids, rtol=1e-6)
+    assert not np.allclose(by_ids, metric(binary, images, binary_maps, 1 - ids))
 
 
 def test_inside_tf_function_and_channels_first():
@@ -337,3 +344,26 @@ def test_suite_reuses_its_explainers_and_keeps_only_the_last_model():
     del first, built
     gc.collect()
     assert alive() is None
+
+
+@pytest.mark.parametrize("name", ["deletion_auc", "insertion_auc", "road_morf", "average_drop"])
+def test_one_metric_on_two_image_sizes(name):
+    # A fully convolutional model takes any size; the metric's pixel counts follow each size.
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    settings = {"noise": 0.0} if name.startswith("road") else {}
+    metric = metrics.get(name, **settings)
+    for size in (8, 12, 8):
+        images = random_images(3, (size, size, 3), seed=size)
+        maps = explainers.GradCAM(model)(images)
+        fresh = metrics.get(name, **settings)(model, images, maps)
+        np.testing.assert_allclose(metric(model, images, maps), fresh, rtol=1e-5, atol=1e-6)
+
+
+def test_suite_refuses_metrics_that_need_object_masks():
+    for given in (("pointing_game",), metrics.get("energy_pointing_game")):
+        with pytest.raises(ValueError, match="judges maps against object masks"):
+            metrics.AlignmentSuite(("grad_cam",), given)
+    assert metrics.AlignmentSuite(("grad_cam",), metrics.get("deletion_auc")).metric_names == ["deletion_auc"]

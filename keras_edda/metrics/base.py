@@ -9,6 +9,7 @@ from keras_edda.explainers import capture as capture_lib
 from keras_edda.explainers import targets as targets_lib
 from keras_edda.explainers.base import ModelInspection
 from keras_edda.ops.batching import map_rows
+from keras_edda.ops.layout import spatial_axes
 
 
 class ProbabilityReader:
@@ -102,6 +103,12 @@ class AlignmentMetric:
         compiled = self._compiled_for(model, images)
         reader = compiled["reader"]
         num_images = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
+        if reader.num_outputs == 1 and targets is not None and not isinstance(targets, (int, bool)):
+            given = tf.convert_to_tensor(targets)
+            if given.shape.rank == 2 and given.shape[-1] == 1 and given.dtype.is_floating:
+                # A single-output head's (N, 1) targets, a 0/1 label or the explainers' -1/+1 weight:
+                # class 1 above 0.5.
+                targets = tf.cast(given[:, 0] > 0.5, tf.int32)
         targets, checks = targets_lib.standardize_targets(targets, num_images, reader.num_classes)
         if targets is not None and not targets.dtype.is_integer:
             targets = tf.argmax(targets, axis=-1, output_type=tf.int32)
@@ -128,8 +135,17 @@ class AlignmentMetric:
         return images, maps
 
     def _compiled_for(self, model, images):
+        """The reader and the compiled methods for `model` and the images' spatial size.
+
+        One set of functions per image size: a function retraced for a second size would see the
+        size as unknown, and the metrics' pixel counts are Python numbers of the size.
+        """
         if model not in self._compiled:
-            reader = ProbabilityReader(model, images, self.batch_size)
+            self._compiled[model] = {"reader": ProbabilityReader(model, images, self.batch_size)}
+        entry = self._compiled[model]
+        size = tuple(images.shape[axis] for axis in spatial_axes(self.data_format))
+        if size not in entry:
+            reader = entry["reader"]
 
             def with_classes(fn):
                 def run(images, maps, classes):
@@ -140,11 +156,8 @@ class AlignmentMetric:
                 run.__name__ = f"{type(self).__name__}_{fn.__name__}"
                 return tf.function(run, reduce_retracing=True)
 
-            self._compiled[model] = {
-                "reader": reader,
-                **{name: with_classes(fn) for name, fn in self._compiled_methods().items()},
-            }
-        return self._compiled[model]
+            entry[size] = {name: with_classes(fn) for name, fn in self._compiled_methods().items()}
+        return {"reader": entry["reader"], **entry[size]}
 
     def _compiled_methods(self):
         return {"score": self.score_batch}

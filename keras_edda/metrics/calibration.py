@@ -17,7 +17,11 @@ def _check_probabilities(probabilities):
         raise ValueError(
             "`probabilities` must have shape (N, C). "
             f"Received: probabilities.shape={probabilities.shape}")
-    return tf.cast(probabilities, tf.float32)
+    probabilities = tf.cast(probabilities, tf.float32)
+    if probabilities.shape[-1] == 1:
+        # A single sigmoid output is the probability of class 1.
+        probabilities = tf.concat([1.0 - probabilities, probabilities], axis=-1)
+    return probabilities
 
 
 def _labels_as_classes(labels, probabilities):
@@ -25,19 +29,28 @@ def _labels_as_classes(labels, probabilities):
         labels = tf.convert_to_tensor(labels)
     rank = labels.shape.rank
     if rank == 2:
-        if labels.shape[-1] not in (None, probabilities.shape[-1]):
+        if labels.shape[-1] not in (None, probabilities.shape[-1]) or None not in (
+                labels.shape[0], probabilities.shape[0]) and labels.shape[0] != probabilities.shape[0]:
             raise ValueError(
-                "One-hot `labels` must have the classes of `probabilities`. "
+                "One-hot `labels` must have the rows and classes of `probabilities`. "
                 f"Received: labels.shape={labels.shape}, probabilities.shape={probabilities.shape}")
         return tf.argmax(labels, axis=-1, output_type=tf.int32)
-    return tf.cast(_checks.check_class_ids(labels, probabilities, "probabilities"), tf.int32)
+    classes = tf.cast(_checks.check_class_ids(labels, probabilities, "probabilities"), tf.int32)
+    num_classes = tf.shape(probabilities)[-1]
+    in_range = tf.reduce_all((classes >= 0) & (classes < num_classes))
+    if tf.executing_eagerly() and not bool(in_range):
+        raise ValueError(f"`labels` must be class ids in [0, {probabilities.shape[-1]}). "
+                         f"Received: labels with values {sorted(set(classes.numpy().tolist()))[:10]}")
+    with tf.control_dependencies([tf.debugging.Assert(in_range, ["`labels` must be class ids in [0, C)"])]):
+        return tf.identity(classes)
 
 
 def mean_confidence(probabilities):
     """Mean top-1 probability of a batch of predictions.
 
     Args:
-        probabilities: float class probabilities (N, C).
+        probabilities: float class probabilities (N, C), or (N, 1) for a
+            single sigmoid output (the probability of class 1).
 
     Returns:
         float32 scalar tensor.
@@ -63,9 +76,10 @@ def expected_calibration_error(probabilities, labels, num_bins=15):
     add nothing. TensorFlow ops only: works inside `tf.function`.
 
     Args:
-        probabilities: float class probabilities (N, C).
-        labels: int class indices (N,) or one-hot / soft labels (N, C)
-            (their argmax).
+        probabilities: float class probabilities (N, C), or (N, 1) for a
+            single sigmoid output (the probability of class 1).
+        labels: int class indices (N,) in [0, C) (C = 2 for a sigmoid
+            output) or one-hot / soft labels (N, C) (their argmax).
         num_bins: number of bins (default 15).
 
     Returns:

@@ -56,7 +56,7 @@ class ROAD(CausalMetric):
     the probability curve over the percentages, divided by their span
     (the curve's mean height): lower is better for MoRF (name
     `"road_morf"`), higher for LeRF (`"road_lerf"`). Each image costs
-    `len(percentages) + 1` model evaluations and as many imputations,
+    `len(percentages) + 1` model evaluations and `len(percentages)` imputations,
     all in chunks of `batch_size`.
 
     Args:
@@ -69,7 +69,10 @@ class ROAD(CausalMetric):
         fill: `"noisy_linear"` (default), or any other fill (a number, a
             fill name or a callable `fill(images, mask) -> images`); then
             `noise` is not used.
-        seed: seed of the noise.
+        seed: op seed of the noise: one instance draws new noise at every
+            call (repeated calls differ by it); two instances made with the
+            same seed and `batch_size` repeat each other's scores call for
+            call. `noise=0` makes the scores deterministic.
         batch_size: most model evaluations (and imputations) per call.
         data_format: layout of images and maps.
 

@@ -11,8 +11,7 @@ DEFAULT_METRICS = ("average_drop", "increase_in_confidence", "deletion_auc", "in
 
 
 def _as_tuple(value):
-    return (value,) if isinstance(value, (str, AlignmentMetric, explainers_lib.Explainer)) \
-        else tuple(value)
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 class AlignmentSuite:
@@ -50,6 +49,11 @@ class AlignmentSuite:
         self.metrics = [get_metric(m) for m in _as_tuple(metrics)]
         if not self.metrics:
             raise ValueError(f"`metrics` must name at least one metric. Received: metrics={metrics!r}")
+        for metric in self.metrics:
+            if not isinstance(metric, AlignmentMetric):
+                raise ValueError(
+                    f"`metrics` must score a model's maps of images; {metric.name!r} judges maps against "
+                    f"object masks (call it on maps and masks). Received: metrics={metrics!r}")
         self.metric_names = [m.name for m in self.metrics]
         if len(set(self.metric_names)) != len(self.metric_names):
             raise ValueError(f"`metrics` must be distinct. Received: {self.metric_names}")

@@ -66,10 +66,11 @@ def gaussian_blur(images, kernel_size=11, sigma=5.0, data_format=None):
     if height is not None and width is not None:
         size = min(kernel_size, 2 * min(height, width) - 1)
     size = max(size, 1)
-    pad = size // 2
+    # (size - 1) pixels of padding in all, so the output keeps the input's size for even kernels too.
+    before, after = (size - 1) // 2, size // 2
     kernel = _gaussian_kernel_1d(size, sigma)
     channels = tf.shape(x)[-1]
-    x = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+    x = tf.pad(x, [[0, 0], [before, after], [before, after], [0, 0]], mode="SYMMETRIC")
     # Blur channel by channel with one shared kernel: fold channels into batch.
     shape = tf.shape(x)
     folded = tf.reshape(tf.transpose(x, (0, 3, 1, 2)), (-1, shape[1], shape[2], 1))
