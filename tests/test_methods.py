@@ -154,6 +154,27 @@ def test_mixed_precision_and_channels_first(cls):
     assert masks.shape[2:] == (1, 8, 8)
 
 
+@pytest.mark.parametrize("cls", list(COPIES))
+def test_the_layout_is_saved_with_the_layer(cls):
+    # A channels-first layer rebuilt from its config under a channels-last global setting keeps its layout
+    # (before, it took the new global setting and occluded stripes across the channel axis, silently).
+    try:
+        keras.config.set_image_data_format("channels_first")
+        classifier = small_cnn((3, 8, 8), 3, data_format="channels_first")
+        extra = {"keep_if_correct": False} if cls in (EDDA, RandomOcclusion) else {}
+        config = cls(classifier, seed=0, **extra).get_config()
+        assert config["data_format"] == "channels_first"
+        keras.config.set_image_data_format("channels_last")
+        rebuilt = cls(**config)
+        images = np.transpose(batch(4)[0], (0, 3, 1, 2))
+        masks = rebuilt.get_random_transformation({"images": images, "labels": batch(4)[1]})["copy_masks"]
+        assert rebuilt.data_format == "channels_first" and masks.shape[2:] == (1, 8, 8)
+        explainer = getattr(rebuilt, "explainer", None)
+        assert explainer is None or explainer.data_format == "channels_first"
+    finally:
+        keras.config.set_image_data_format("channels_last")
+
+
 # Open registries ---------------------------------------------------------------
 
 
@@ -571,3 +592,31 @@ def test_in_model_copies_use_their_own_batch_statistics_and_leave_the_moving_ave
     np.testing.assert_allclose(float(step(tf.constant(images))), float(expected), rtol=1e-5)
     np.testing.assert_array_equal(batch_norm.moving_mean.numpy(), 5.0)
     np.testing.assert_array_equal(batch_norm.moving_variance.numpy(), 9.0)
+
+
+def test_settings_a_layer_cannot_use_are_refused_or_honoured():
+    classifier = tiny_cnn()
+    # SaliencyGuided's copies weight is `weight`; the shared name `copies_weight` sets it too.
+    layer = SaliencyGuided(classifier, copies_weight=0.0, seed=0)
+    out = layer({"images": batch(4)[0], "labels": batch(4)[1]})
+    np.testing.assert_array_equal(out["sample_weight"][4:], 0.0)
+    assert layer.weight == 0.0 and SaliencyGuided(**layer.get_config()).weight == 0.0
+    with pytest.raises(ValueError, match="copies_weight=0.5"):
+        SaliencyGuided(classifier, weight=1.0, copies_weight=0.5)
+    with pytest.raises(ValueError, match="explainer='saliency'"):
+        RandomOcclusion(classifier, explainer="saliency")
+    with pytest.raises(ValueError, match="explainer_kwargs="):
+        RandomOcclusion(classifier, explainer_kwargs={"grid_size": 8})
+
+
+def test_sample_weights_and_soft_labels_are_checked():
+    layer = Cutout(tiny_cnn(), seed=0)
+    images, labels = batch(4)
+    for weights in (np.float32(2.0), np.ones(3, "float32"), np.ones((4, 2), "float32")):
+        with pytest.raises(ValueError, match="sample_weight.shape="):
+            layer({"images": images, "labels": labels, "sample_weight": weights})
+    out = layer({"images": images, "labels": labels, "sample_weight": np.full((4, 1), 2.0, "float32")})
+    np.testing.assert_array_equal(out["sample_weight"][:4], 2.0)
+    soft = np.full((4, 3), np.nan, "float32")
+    with pytest.raises(ValueError, match="must be finite"):
+        layer({"images": images, "labels": soft})

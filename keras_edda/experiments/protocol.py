@@ -158,7 +158,10 @@ def method_layer(method, classifier, settings, steps_per_epoch):
     cls = methods_lib.get(method)
     kwargs = dict(settings.method_settings.get(method, {}))
     if method == "random":
-        kwargs = {**settings.method_settings.get("edda", {}), **kwargs}
+        # EDDA's settings except its explainer's: the random baseline's maps are random.
+        inherited = {k: v for k, v in settings.method_settings.get("edda", {}).items()
+                     if k not in ("explainer", "explainer_kwargs")}
+        kwargs = {**inherited, **kwargs}
     epochs = kwargs.pop("warmup_epochs", 0)
     if epochs:
         kwargs.update(warmup_epochs=epochs, steps_per_epoch=steps_per_epoch)

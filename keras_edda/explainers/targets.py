@@ -89,6 +89,10 @@ def standardize_targets(targets, batch_size, num_classes):
             lambda: f"`targets` must have one row per image. Received: "
             f"{received} for a batch of {batch_size} images",
         )
+        checks += _raise_or_assert(
+            tf.reduce_all(tf.math.is_finite(targets)),
+            lambda: f"`targets` must be finite numbers. Received: {received} with NaN or inf",
+        )
         return tf.cast(targets, tf.float32), checks
     raise ValueError(
         "`targets` must be None, an int, an int vector (N,) or float one-hot / "

@@ -102,6 +102,9 @@ class MethodLayer(keras.layers.Layer):
         steps_per_epoch: batches per epoch, for `warmup_epochs`.
         copies_weight: weight of every copy's loss relative to an
             original's (1.0).
+        data_format: layout of the images (`None`: Keras' setting when the
+            layer is made); saved with the layer, so a model loaded under
+            another global setting keeps its layout.
         **kwargs: the usual layer arguments (`name`, ...).
 
     Call arguments:
@@ -129,9 +132,10 @@ class MethodLayer(keras.layers.Layer):
 
     def __init__(self, model, copy_names, fill="constant", fill_value=0.0, rate=1.0, seed=None,
                  warmup_steps=0, warmup_epochs=None, steps_per_epoch=None, copies_weight=1.0,
-                 **kwargs):
+                 data_format=None, **kwargs):
         check_tensorflow_backend()
         super().__init__(**kwargs)
+        self._data_format = _checks.standardize_data_format(data_format)
         self.copy_names = tuple(copy_names)
         if isinstance(model, dict):
             model = keras.saving.deserialize_keras_object(model)
@@ -164,9 +168,7 @@ class MethodLayer(keras.layers.Layer):
 
     @property
     def data_format(self):
-        """The image layout: Keras' setting when the layer was made."""
-        if not hasattr(self, "_data_format"):
-            self._data_format = _checks.standardize_data_format(None)
+        """The image layout (`data_format`, or Keras' setting when the layer was made)."""
         return self._data_format
 
     def get_classifier(self):
@@ -185,7 +187,10 @@ class MethodLayer(keras.layers.Layer):
         An `Explainer` instance must explain `model` itself: one built for
         another model would silently explain the wrong weights.
         """
-        built = explainers_lib.get(explainer, model, **dict(explainer_kwargs or {}))
+        kwargs = dict(explainer_kwargs or {})
+        if isinstance(explainer, str):
+            kwargs.setdefault("data_format", self.data_format)
+        built = explainers_lib.get(explainer, model, **kwargs)
         if built.model is not model:
             raise ValueError(
                 f"The explainer explains model '{built.model.name}', not the classifier "
@@ -314,6 +319,12 @@ class MethodLayer(keras.layers.Layer):
         copy_weights = tf.cast(transformation["copy_weights"], tf.float32)
         if sample_weight is None:
             sample_weight = tf.ones(tf.shape(copy_weights)[1:])
+        sample_weight = tf.convert_to_tensor(sample_weight)
+        num_images = copy_weights.shape[1]
+        if sample_weight.shape.rank not in (1, 2) or sample_weight.shape.rank == 2 and sample_weight.shape[1] != 1 \
+                or None not in (num_images, sample_weight.shape[0]) and sample_weight.shape[0] != num_images:
+            raise ValueError(f"`sample_weight` must hold one weight per image, (N,) or (N, 1), N = {num_images}. "
+                             f"Received: sample_weight.shape={sample_weight.shape}")
         sample_weight = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
         return tf.concat([sample_weight, tf.reshape(copy_weights * sample_weight[None], [-1])], axis=0)
 
@@ -529,6 +540,7 @@ class MethodLayer(keras.layers.Layer):
             "seed": self.seed,
             "warmup_steps": self.warmup_steps,
             "copies_weight": self.copies_weight,
+            "data_format": self.data_format,
         }
 
 

@@ -57,8 +57,8 @@ class Cutout(MethodLayer):
     Example:
 
     ```python
-    ds = ds.batch(64).map(lambda x, y: keras_edda.methods.Cutout(classifier, seed=0)(
-        {"images": x, "labels": y}))
+    cutout = keras_edda.methods.Cutout(classifier, seed=0)   # made once, outside the map
+    ds = ds.batch(64).map(lambda x, y: cutout({"images": x, "labels": y}))
     ```
     """
 

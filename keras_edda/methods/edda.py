@@ -130,9 +130,9 @@ class EDDA(MethodLayer):
     model = keras.Sequential([keras_edda.layers.EDDA(classifier), classifier])
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=5)
-    # or in tf.data, with soft targets and weights:
-    ds = ds.batch(64).map(lambda x, y: keras_edda.layers.EDDA(classifier)(
-        {"images": x, "labels": y}))
+    # or in tf.data, with soft targets and weights (the layer is made once, outside the map):
+    edda = keras_edda.layers.EDDA(classifier)
+    ds = ds.batch(64).map(lambda x, y: edda({"images": x, "labels": y}))
     ```
     """
 

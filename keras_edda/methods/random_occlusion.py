@@ -44,8 +44,11 @@ class RandomOcclusion(EDDA):
     driven_by = "area_from"
 
     def __init__(self, model, area_from="grad_cam", grid_size=4, seed=None, **kwargs):
-        kwargs.pop("explainer", None)
-        kwargs.pop("explainer_kwargs", None)
+        for name in ("explainer", "explainer_kwargs"):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"RandomOcclusion's maps are random (`grid_size`, `seed`); it takes no "
+                                 f"`{name}`. Received: {name}={kwargs[name]!r}")
+            kwargs.pop(name, None)
         self.grid_size = grid_size
         if kwargs.get("fraction") is not None:
             area_from = None

@@ -34,7 +34,8 @@ class SaliencyGuided(MethodLayer):
             `model` or function.
         explainer_kwargs: settings of an explainer given by name.
         fraction: share of the pixels masked, in (0, 1) (0.5).
-        weight: weight of the KL term (1.0).
+        weight: weight of the KL term (1.0); `copies_weight=` sets it too,
+            as in the other method layers.
         fill: what replaces masked pixels (`"noise"`: uniform in each image's
             range); `fill_value` for `"constant"`.
         rate, seed, warmup_steps, warmup_epochs, steps_per_epoch: see
@@ -47,10 +48,14 @@ class SaliencyGuided(MethodLayer):
     ```
     """
 
-    def __init__(self, model, explainer="saliency", explainer_kwargs=None, fraction=0.5, weight=1.0,
+    def __init__(self, model, explainer="saliency", explainer_kwargs=None, fraction=0.5, weight=None,
                  fill="noise", fill_value=0.0, **kwargs):
-        kwargs.pop("copies_weight", None)
-        weight = check_weight(weight, "weight")
+        # `copies_weight`, the other layers' name for this weight, is the same setting here.
+        copies_weight = kwargs.pop("copies_weight", None)
+        if weight is not None and copies_weight is not None and copies_weight != weight:
+            raise ValueError("SaliencyGuided weighs its copies by `weight`; `copies_weight` names the same "
+                             f"setting. Received: weight={weight!r}, copies_weight={copies_weight!r}")
+        weight = check_weight(next((w for w in (weight, copies_weight) if w is not None), 1.0), "weight")
         super().__init__(model, ("masked",), fill=fill, fill_value=fill_value, copies_weight=weight, **kwargs)
         self.weight = weight
         self.fraction = _checks.check_fraction(fraction, "fraction")
