@@ -349,6 +349,10 @@ def test_binary_sigmoid_head_keeps_its_labels():
     assert targets.shape == (12, 1)
     np.testing.assert_allclose(targets[:8, 0], [0, 1, 1, 0, 0, 1, 1, 0])
     np.testing.assert_allclose(targets[8:, 0], 0.5)
+    # Float 0/1 labels (N,), as Keras' binary losses take them, give the same targets.
+    as_floats = EDDA(model, keep_if_correct=False, salient_target="uniform")(
+        {"images": images, "labels": labels.astype("float32")})
+    np.testing.assert_allclose(as_floats["labels"], out["labels"])
     layer = EDDA(model, keep_if_correct=False, salient_target="uniform")
     layer(tf.constant(images), training=True)
     assert float(layer.losses[0]) > 0.0

@@ -445,8 +445,13 @@ class MethodLayer(keras.layers.Layer):
         """Soft targets (N, K') from int labels (N,) or soft / one-hot (N, C).
 
         Label values and sizes are checked eagerly when known, at run time in
-        graphs. A binary head takes 0/1 labels or p(class 1) as (N, 1).
+        graphs. A binary head takes 0/1 labels, or p(class 1) as (N, 1) or
+        as floats (N,) (as Keras' binary losses take them).
         """
+        if head.num_outputs == 1 and labels is not None and not isinstance(labels, (int, bool)):
+            given = tf.convert_to_tensor(labels)
+            if given.shape.rank == 1 and given.dtype.is_floating:
+                labels = given[:, None]
         targets, checks = targets_lib.standardize_targets(labels, num_images, head.num_outputs)
         if targets is None:
             raise ValueError("`labels` are required. Received: labels=None")
