@@ -95,3 +95,7 @@ def test_bad_input():
         tf.function(metric)(tf.constant(maps), tf.constant(empty))
     with pytest.raises(ValueError, match="one channel"):
         metric(np.ones((3, 10, 10, 3), "float32"), masks)
+    nan_masks = masks.copy()
+    nan_masks[0] = np.nan  # would count as all object pixels: a hit for any map
+    with pytest.raises(ValueError, match="object_masks` contains NaN"):
+        metric(maps, nan_masks)

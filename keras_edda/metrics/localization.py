@@ -58,6 +58,9 @@ class LocalizationMetric:
         if maps.shape[channel] not in (1, None):
             raise ValueError(f"`maps` must have one channel. Received: maps.shape={maps.shape}")
         if object_masks.dtype != tf.bool:
+            if object_masks.dtype.is_floating:
+                # NaN != 0 would count as an object pixel.
+                object_masks = _checks.assert_all_finite(object_masks, "object_masks")
             object_masks = tf.not_equal(object_masks, tf.zeros((), object_masks.dtype))
         object_masks = tf.cast(object_masks, tf.float32)
         object_pixels = tf.reduce_sum(object_masks, axis=(1, 2, 3))
