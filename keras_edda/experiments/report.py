@@ -118,11 +118,14 @@ def _comparison_cell(comparison):
     return f"{comparison['difference_mean']:+.3f}{interval}, p={p_text}: {comparison['verdict']}"
 
 
-def markdown_table(name, table, seeds, reference=None):
-    """One table as markdown: means, per-seed values, comparisons, verdicts."""
+def markdown_table(name, table, seeds, reference=None, stats=None):
+    """One table as markdown: means, per-seed values, comparisons, verdicts.
+
+    `stats`: the table's `comparisons`, when the caller has them already.
+    """
     methods = list(table)
     reference = reference or reference_of(table)
-    stats = comparisons(table, reference)
+    stats = comparisons(table, reference) if stats is None else stats
     others = [m for m in methods if m != reference] if reference in methods else []
     header = ["metric", "better"] + methods + [f"{reference} − {o}: Δ [95 % CI], Holm p" for o in others]
     lines = [f"#### {name}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -143,8 +146,10 @@ def markdown_table(name, table, seeds, reference=None):
     return "\n".join(lines)
 
 
-def targets(result_tables, config, reference=None):
+def targets(result_tables, config, reference=None, stats=None):
     """The targets of the "EDDA worth using" issue, read from the tables.
+
+    `stats`: `{table name: comparisons}` when the caller has them already.
 
     Returns:
         A list of `(target, met: bool | None, evidence)`; `None` when the
@@ -170,9 +175,9 @@ def targets(result_tables, config, reference=None):
         table = result_tables[name]
         if reference not in table or metric not in table[reference]:
             continue
-        stats = comparisons(table, reference).get(metric, {})
+        by_other = (comparisons(table, reference) if stats is None else stats[name]).get(metric, {})
         for other in [m for m in table if m != reference]:
-            comparison = stats.get(other)
+            comparison = by_other.get(other)
             met = None if comparison is None else comparison["verdict"] == "better"
             checks.append((f"{reference} significantly better than {other} on {metric} ({name})", met,
                            _comparison_cell(comparison) or "fewer than two seeds"))
@@ -184,6 +189,8 @@ def markdown(results, reference=None):
     config = results["config"]
     seeds, result_tables = tables(results["runs"], config.get("methods"))
     reference = reference or reference_of(config.get("methods") or next(iter(result_tables.values()), {}))
+    # Each table's paired statistics once (bootstraps), for the header, the targets and the tables.
+    stats = {name: comparisons(table, reference) for name, table in result_tables.items()}
     lines = ["## " + f"{config.get('dataset', '?')}: {', '.join(config.get('methods', []))}", ""]
     if results.get("command"):
         lines += [f"Command: `{results['command']}`", ""]
@@ -204,13 +211,13 @@ def markdown(results, reference=None):
                   "that positive is better for the metric; 95 % percentile-bootstrap interval; Holm adjustment "
                   "across the k metrics of each table; the Wilcoxon signed-rank test where it can reach "
                   "p < 0.05 after that adjustment (n ≥ 6 seeds and 2·k / 2^n < 0.05), the paired t-test "
-                  f"elsewhere (here: {_tests_used(result_tables, reference)}); a verdict says better/worse only "
+                  f"elsewhere (here: {_tests_used(stats)}); a verdict says better/worse only "
                   "when the adjusted p < 0.05 and the test leans the way of the mean difference. `_gain` rows are "
                   "the metric on the explainer's maps minus the metric on random maps (positive: the explainer "
                   "beats random maps).", ""]
     else:
         lines.append("")
-    checks = targets(result_tables, config, reference)
+    checks = targets(result_tables, config, reference, stats)
     if checks:
         lines += ["### Targets", "", "| target | met | evidence |", "|---|---|---|"]
         for target, met, evidence in checks:
@@ -224,7 +231,7 @@ def markdown(results, reference=None):
     lines.append("### Tables")
     lines.append("")
     for name, table in result_tables.items():
-        lines.append(markdown_table(name, table, seeds, reference))
+        lines.append(markdown_table(name, table, seeds, reference, stats[name]))
     return "\n".join(lines)
 
 
@@ -234,9 +241,9 @@ def _eval_images(config):
     return min(wanted, test) if isinstance(wanted, int) and isinstance(test, int) else wanted
 
 
-def _tests_used(result_tables, reference):
-    used = sorted({cell["test"] for table in result_tables.values()
-                   for by_other in comparisons(table, reference).values() for cell in by_other.values()})
+def _tests_used(stats):
+    used = sorted({cell["test"] for by_metric in stats.values()
+                   for by_other in by_metric.values() for cell in by_other.values()})
     names = {"paired_t": "paired t-test", "wilcoxon": "Wilcoxon", "none": "no test (one seed)"}
     return ", ".join(names[test] for test in used) or "no comparison"
 

@@ -38,9 +38,11 @@ def _labels_as_classes(labels, probabilities):
     classes = tf.cast(_checks.check_class_ids(labels, probabilities, "probabilities"), tf.int32)
     num_classes = tf.shape(probabilities)[-1]
     in_range = tf.reduce_all((classes >= 0) & (classes < num_classes))
-    if tf.executing_eagerly() and not bool(in_range):
-        raise ValueError(f"`labels` must be class ids in [0, {probabilities.shape[-1]}). "
-                         f"Received: labels with values {sorted(set(classes.numpy().tolist()))[:10]}")
+    if tf.executing_eagerly():
+        if not bool(in_range):
+            raise ValueError(f"`labels` must be class ids in [0, {probabilities.shape[-1]}). "
+                             f"Received: labels with values {sorted(set(classes.numpy().tolist()))[:10]}")
+        return classes
     with tf.control_dependencies([tf.debugging.Assert(in_range, ["`labels` must be class ids in [0, C)"])]):
         return tf.identity(classes)
 
