@@ -194,10 +194,10 @@ def _check_method_settings(method_settings, methods, explainer):
 
 def _check_warmup(method_settings, methods, epochs):
     """Refuses a warm-up as long as training: the method would never add a copy."""
+    from keras_edda.experiments import protocol
+
     for method in methods:
-        # "random" trains with EDDA's settings unless given its own.
-        inherited = method_settings.get("edda", {}) if method == "random" else {}
-        warmup = {**inherited, **method_settings.get(method, {})}.get("warmup_epochs", 0)
+        warmup = protocol.settings_of(method, method_settings).get("warmup_epochs", 0)
         if isinstance(warmup, (int, float)) and warmup >= epochs:
             raise UserError(f"{method}: warmup_epochs={warmup} must be below --epochs {epochs}, "
                             "else the method never trains on a copy")

@@ -146,6 +146,20 @@ class Settings:
                 "fill_metrics": list(self.fill_metrics), "fill_free_metrics": list(self.fill_free_metrics)}
 
 
+def settings_of(method, method_settings):
+    """The settings `method` trains with: its own, and for `"random"` EDDA's under them.
+
+    The random baseline shares EDDA's settings (its fair baseline) except the explainer's: its
+    maps are random.
+    """
+    own = dict(method_settings.get(method, {}))
+    if method != "random":
+        return own
+    inherited = {k: v for k, v in method_settings.get("edda", {}).items()
+                 if k not in ("explainer", "explainer_kwargs")}
+    return {**inherited, **own}
+
+
 def method_layer(method, classifier, settings, steps_per_epoch):
     """The method layer of `method` on `classifier`, or `None` for `"none"`.
 
@@ -156,12 +170,7 @@ def method_layer(method, classifier, settings, steps_per_epoch):
     if method == NONE:
         return None
     cls = methods_lib.get(method)
-    kwargs = dict(settings.method_settings.get(method, {}))
-    if method == "random":
-        # EDDA's settings except its explainer's: the random baseline's maps are random.
-        inherited = {k: v for k, v in settings.method_settings.get("edda", {}).items()
-                     if k not in ("explainer", "explainer_kwargs")}
-        kwargs = {**inherited, **kwargs}
+    kwargs = settings_of(method, settings.method_settings)
     epochs = kwargs.pop("warmup_epochs", 0)
     if epochs:
         kwargs.update(warmup_epochs=epochs, steps_per_epoch=steps_per_epoch)
