@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[cpu,test]"
+	$(BIN)/pip install --quiet -e ".[cpu,test,ray]"
 	# Quantus is a test reference only; its metadata pins what it does not need.
 	$(BIN)/pip install --quiet --no-deps quantus==0.6.0
 	touch $(STAMP)

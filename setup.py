@@ -28,6 +28,8 @@ setup(
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         "tfds": ["tensorflow-datasets"],
+        # compare --executor ray (docs/scaling.md)
+        "ray": ["ray>=2.9"],
         "test": [
             "pytest",
             "tf-explain==0.3.1",

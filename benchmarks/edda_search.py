@@ -28,8 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from keras_edda import datasets  # noqa: E402
-from keras_edda.experiment import ModelFactory  # noqa: E402
-from keras_edda.experiments import protocol  # noqa: E402
+from keras_edda.experiments import compare, protocol  # noqa: E402
+from keras_edda.experiments.factory import ModelFactory  # noqa: E402
 
 VARIANTS = {
     "none": None,
@@ -71,10 +71,9 @@ def main():
         settings = protocol.Settings(
             methods=(method,), method_settings={"edda": dict(settings_of_edda or {})}, eval_fills=("blur",),
             eval_samples=args.eval_samples, fill_metrics=("deletion_auc",), fill_free_metrics=("road_morf",))
-        for seed in range(args.seeds):
+        finished = {(method, int(seed)) for seed in rows.get(name, {})}
+        for method, seed in compare.pending_runs((method,), args.seeds, finished):
             key = f"{seed}"
-            if key in rows.get(name, {}):
-                continue
             start = time.perf_counter()
             classifier, record = protocol.train(method, seed, data, factory, settings, verbose=0)
             scores = protocol.evaluate(classifier, validation, settings)

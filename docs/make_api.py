@@ -16,7 +16,6 @@ from keras_edda import (  # noqa: E402
     data,
     datasets,
     excon,
-    experiment,
     explainers,
     inpainting,
     layers,
@@ -27,7 +26,7 @@ from keras_edda import (  # noqa: E402
     recipes,
     statistics,
 )
-from keras_edda.experiments import protocol, report  # noqa: E402
+from keras_edda.experiments import compare, executors, factory, protocol, report, results  # noqa: E402
 from keras_edda.explainers import heads  # noqa: E402
 from keras_edda.ops import batching, fills, layout, masks, noisy_linear, normalize, overlay  # noqa: E402
 
@@ -51,11 +50,17 @@ SECTIONS = [
                                            "wilcoxon_can_decide", "holm", "verdict", "compare_methods"]),
     ("keras_edda.experiments.protocol", protocol, ["Settings", "run", "train", "evaluate", "method_layer",
                                                    "model_method", "settings_of", "training_fill", "CopyStatistics",
-                                                   "direction", "steps_budget"]),
+                                                   "direction", "metric_names", "steps_budget",
+                                                   "validation_accuracy"]),
     ("keras_edda.experiments.report", report, ["load", "tables", "comparisons", "markdown", "markdown_table",
                                                "targets", "plot", "write"]),
-    ("keras_edda.experiment", experiment, ["ModelFactory", "write_results", "read_results", "write_atomically",
-                                           "config_difference", "format_table", "explanation_rows"]),
+    ("keras_edda.experiments.compare", compare, ["Job", "DataSpec", "run", "prepare", "run_one", "record",
+                                                 "finish", "pending_runs", "warnings_of", "summary_lines"]),
+    ("keras_edda.experiments.executors", executors, ["LocalExecutor", "ProcessExecutor", "RayExecutor", "get"]),
+    ("keras_edda.experiments.results", results, ["write_results", "read_results", "config_difference",
+                                                 "data_fingerprint", "file_fingerprint", "remove_outputs",
+                                                 "format_table"]),
+    ("keras_edda.experiments.factory", factory, ["ModelFactory"]),
     ("keras_edda.ops.masks", masks, ["salient_mask", "top_fraction_mask", "threshold_mask",
                                      "pixel_ranks", "count_for_fraction", "check_mask_settings"]),
     ("keras_edda.ops.fills", fills, ["get", "register", "fill_masked", "constant_fill", "mean_fill",

@@ -1,82 +1,32 @@
-"""The `keras-edda` command."""
+"""The `keras-edda` command: the parser and the dispatch.
+
+The application lives in `keras_edda.experiments` (compare, explain, the
+report); the inpainter's command in `keras_edda.inpainting.cli`. This module
+imports neither TensorFlow nor the library until a command needs them, so
+`keras-edda --help` answers at once.
+"""
 
 import argparse
 import os
-import shutil
-import signal
 import sys
-import threading
 import time
 
 from keras_edda._argtypes import finite_float, fraction, non_negative_int, positive_float, positive_int
+from keras_edda._errors import UserError, user_errors
 
-
-class UserError(Exception):
-    """A mistake in the command line: one line on stderr, exit code 2."""
-
-
-# Set by SIGINT. The KeyboardInterrupt the handler raises can be swallowed
-# when it lands in a finaliser (`__del__` of a TensorFlow object prints
-# "Exception ignored" and goes on); the flag is checked again after every
-# training batch and every run.
-_INTERRUPTED = threading.Event()
-
-
-def _on_sigint(signum, frame):
-    _INTERRUPTED.set()
-    raise KeyboardInterrupt
-
-
-def _check_interrupted(*args, **kwargs):
-    if _INTERRUPTED.is_set():
-        raise KeyboardInterrupt
-
-
-def _on_unraisable(unraisable):
-    if issubclass(unraisable.exc_type, KeyboardInterrupt):
-        _INTERRUPTED.set()  # swallowed in a finaliser: acted on at the next check
-        return
-    sys.__unraisablehook__(unraisable)
-
-
+# Names the help texts show without importing the registries (TensorFlow); the argument checks
+# read the registries themselves, so a user's registered explainer or fill is accepted.
+BUILT_IN_EXPLAINERS = ("grad_cam", "integrated_gradients", "occlusion", "saliency", "smoothgrad", "lime",
+                       "meaningful_perturbation", "dance", "random")
+BUILT_IN_FILLS = ("constant", "mean", "blur", "noise", "inpaint", "noisy_linear")
 
 
 def run_demo(args):
     """Trains the small CNN on the digits and writes heatmap overlays."""
-    import keras
-    import tensorflow as tf
+    from keras_edda.experiments import demo
 
-    from keras_edda import datasets, explainers, models
-    from keras_edda.ops import overlay
-
-    keras.utils.set_random_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = datasets.load_digits(image_size=32)
-    model = models.small_cnn(x_train.shape[1:], 10)
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=64, verbose=2,
-              validation_data=(x_test, y_test))
-    images = x_test[: args.num_images]
-    labels = y_test[: args.num_images]
-    rows = [overlay.overlay(images, tf.zeros_like(images), alpha=0.0)]
-    names = ["grad_cam", "integrated_gradients", "occlusion"]
-    settings = {"integrated_gradients": {"steps": 32}, "occlusion": {"patch_size": 4}}
-    for name in names:
-        explainer = explainers.get(name, model, **settings.get(name, {}))
-        start = time.perf_counter()
-        maps = explainer(images, labels)
-        print(f"{name:>22}: {len(images)} images in {time.perf_counter() - start:.2f} s")
-        rows.append(overlay.overlay(images, maps))
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "explanations.png")
-    overlay.write_png(path, overlay.image_grid(rows), scale=3)
-    print(f"Rows: input, {', '.join(names)}. Wrote {path}")
-
-
-
-
-
-
+    for line in demo.run(args.epochs, args.num_images, args.seed, args.out):
+        print(line)
 
 
 def _explainer_name(text):
@@ -84,7 +34,7 @@ def _explainer_name(text):
 
     if text not in EXPLAINERS:
         raise argparse.ArgumentTypeError(
-            f"unknown explainer {text!r}; registered: {', '.join(sorted(EXPLAINERS))}")
+            f"unknown explainer {text!r}; registered: {', '.join(BUILT_IN_EXPLAINERS)}, or your own registered one")
     return text
 
 
@@ -108,14 +58,6 @@ def _salient_target(text):
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected 'uniform', 'decrease', 'none' or a number in (0, 1], got {text!r}")
     return value
-
-
-def _user_errors(fn, *args, **kwargs):
-    """Runs a loading step; its ValueErrors are the user's: one line, exit 2."""
-    try:
-        return fn(*args, **kwargs)
-    except ValueError as error:
-        raise UserError(str(error).strip().splitlines()[0]) from None
 
 
 def _edda_settings(args):
@@ -177,131 +119,34 @@ def _method_settings(args):
     return settings
 
 
-def _check_method_settings(method_settings, methods, explainer):
-    import keras
-
-    from keras_edda.experiments import protocol
-
-    probe = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="conv"),
-                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
-    settings = protocol.Settings(methods=methods, method_settings=method_settings, explainers=(explainer,))
-    for method in methods:
-        if method in protocol.MODEL_METHODS:
-            _user_errors(protocol.model_method, method, settings, (8, 8, 1), 2, 1)
-        else:
-            _user_errors(protocol.method_layer, method, probe, settings, 1)
-
-
-def _check_warmup(method_settings, methods, epochs):
-    """Refuses a warm-up as long as training: the method would never add a copy."""
-    from keras_edda.experiments import protocol
-
-    for method in methods:
-        warmup = protocol.settings_of(method, method_settings).get("warmup_epochs", 0)
-        if isinstance(warmup, (int, float)) and warmup >= epochs:
-            raise UserError(f"{method}: warmup_epochs={warmup} must be below --epochs {epochs}, "
-                            "else the method never trains on a copy")
-
-
 def run_compare(args):
     """Trains each method over seeds with one recipe and reports the comparison."""
-    import keras
-    import tensorflow as tf
-    from tqdm import tqdm
-
-    from keras_edda import _checks, datasets, experiment, recipes
-    from keras_edda.experiments import protocol, report
-    from keras_edda.ops import overlay
+    from keras_edda import recipes
+    from keras_edda.experiments import compare, executors, protocol
 
     if args.fraction is not None and args.threshold is not None:
         raise UserError("set --threshold or --fraction, not both")
     if args.fraction is None and args.threshold is None:
         args.threshold = 0.5
-    out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    if args.resume and args.overwrite:
-        raise UserError("set --resume or --overwrite, not both")
-    _user_errors(_checks.check_writable_folder, out, "--out")
     explainers = args.explainer or ["grad_cam"]
-    method_settings = _method_settings(args)
-    _check_method_settings(method_settings, args.methods, explainers[0])
-    _check_warmup(method_settings, args.methods, args.epochs)
-    recipe = _user_errors(recipes.Recipe, epochs=args.epochs, batch_size=args.batch_size,
-                          learning_rate=args.learning_rate, schedule=args.schedule)
-    settings = _user_errors(
+    chosen = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+              "schedule": args.schedule}
+    recipe = user_errors(recipes.Recipe, **{**recipes.DEFAULT.to_dict(),
+                                            **{k: v for k, v in chosen.items() if v is not None}})
+    settings = user_errors(
         protocol.Settings, methods=args.methods, seeds=args.seeds, recipe=recipe, surface=args.surface,
-        explainers=explainers, method_settings=method_settings, eval_fills=args.eval_fill,
+        explainers=explainers, method_settings=_method_settings(args), eval_fills=args.eval_fill,
         eval_samples=args.eval_samples, monitor_samples=args.monitor_samples, num_images=args.num_images,
         **_metric_selection(args.metric))
-    data = _user_errors(datasets.load, args.dataset, data_dir=args.data_dir, download=args.download,
-                        image_size=args.image_size, channels=args.channels, max_examples=args.max_examples,
-                        validation_fraction=args.validation_fraction, split_seed=args.split_seed)
-    if args.max_train:
-        data.x_train, data.y_train = data.x_train[:args.max_train], data.y_train[:args.max_train]
-    if not len(data.x_val):
-        raise UserError("the validation split is empty; use --validation-fraction > 0")
-    factory = _user_errors(experiment.ModelFactory, args.model, data.image_shape, data.num_classes)
-    if args.model != "cnn" and set(args.methods) & set(protocol.MODEL_METHODS):
-        raise UserError(f"--methods supcon / excon train the built-in cnn's encoder; --model is {args.model!r}")
-    config = {"dataset": data.name, "model": args.model, "image_shape": list(data.image_shape),
-              "num_classes": data.num_classes, "split": data.split_info(),
-              "optimizer_steps": protocol.steps_budget(settings, len(data.x_train)), **settings.to_dict()}
-    runs = _start_output(out, config, args.resume, args.overwrite)
-    print(f"Data {data.name}: {len(data.x_train)} train / {len(data.x_val)} validation / {len(data.x_test)} test "
-          f"images {data.image_shape}, {data.num_classes} classes. Methods {', '.join(settings.methods)} "
-          f"({settings.surface} surface), {config['optimizer_steps']} optimiser steps each. Output: {out}")
-    if runs:
-        print(f"Resuming: {len(runs)} finished runs in {out}/results.json are kept")
-    images = data.x_test[:settings.num_images]
-    rows_dir = os.path.join(out, "explanations")
-    os.makedirs(rows_dir, exist_ok=True)
-    overlay.write_png(os.path.join(rows_dir, "input.png"), overlay.image_grid([experiment.input_row(images)]))
-    finished = {(run["method"], run["seed"]) for run in runs}
-    progress = tqdm(total=len(settings.methods) * settings.seeds, initial=len(finished), desc="compare",
-                    unit="run")
-    try:
-        for seed in range(settings.seeds):
-            for method in settings.methods:
-                if (method, seed) in finished:
-                    continue
-                progress.set_postfix_str(f"{method}, seed {seed}")
-                log_dir = os.path.join(out, "tensorboard", f"{method}_seed{seed}")
-                if os.path.isdir(log_dir):  # events of an interrupted run
-                    shutil.rmtree(log_dir)
-                model, record = protocol.run(
-                    method, seed, data, factory, settings, log_dir, verbose=args.verbose,
-                    callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=_check_interrupted)])
-                if seed == 0:
-                    overlay.write_png(os.path.join(rows_dir, f"{method}.png"), overlay.image_grid(
-                        [experiment.explanation_rows(model, images, settings.explainers[0])]))
-                runs.append(record)
-                experiment.write_results(out, config, runs, args.command_line)
-                _check_interrupted()
-                progress.update(1)
-    except KeyboardInterrupt:
-        progress.close()
-        print(f"Interrupted: the {len(runs)} finished runs are in {out}/results.json", file=sys.stderr)
-        raise
-    progress.close()
-    experiment.write_results(out, config, runs, args.command_line)
-    path = report.write(out)
-    seeds, result_tables = report.tables(runs, settings.methods)
-    print()
-    for check, met, evidence in report.targets(result_tables, config):
-        print(f"{'yes' if met else ('no ' if met is False else 'n/a')}  {check}: {evidence}")
-    print()
-    print(experiment.format_table(result_tables["model"], "model"))
-    first = f"{explainers[0]} / {protocol.FILL_FREE}"
-    if first in result_tables:
-        print()
-        print(experiment.format_table(result_tables[first], first))
-    grid = [_read_png(path) for path in (os.path.join(rows_dir, f"{name}.png")
-                                         for name in ("input",) + settings.methods)
-            if os.path.exists(path)]
-    overlay.write_png(os.path.join(out, "explanations.png"), tf.concat(grid, axis=0), scale=3)
-    print(f"\nReport: {path} (every table, per-seed values, intervals, Holm-adjusted verdicts), {out}/report.png")
-    print(f"Results: {out}/results.json, {out}/results.csv")
-    print(f"Explanations: {out}/explanations.png (rows: input, {', '.join(settings.methods)}; seed 0)")
-    print(f"TensorBoard: tensorboard --logdir {out}/tensorboard")
+    executor = user_errors(executors.get, args.executor, args.workers, args.ray_address)
+    data = compare.DataSpec(args.dataset, args.data_dir, args.download, args.image_size, args.channels,
+                            args.max_examples, args.max_train, args.validation_fraction, args.split_seed)
+    job = compare.Job(args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S")), data, args.model,
+                      settings, args.verbose, args.command_line)
+    prepared, failures, _ = compare.run(job, args.resume, args.overwrite, executor)
+    print("\n".join(compare.summary_lines(job, prepared)))
+    if failures:
+        raise UserError(f"{len(failures)} run(s) failed (listed above); `--resume` with the same flags reruns them")
 
 
 def _metric_selection(names):
@@ -310,133 +155,34 @@ def _metric_selection(names):
 
     if not names:
         return {}
-    fill_metrics = protocol.FILL_METRICS + protocol.OPTIONAL_FILL_METRICS
-    known = fill_metrics + protocol.FILL_FREE_METRICS
+    fill_metrics, fill_free_metrics = protocol.metric_names("fill"), protocol.metric_names("fill_free")
+    known = fill_metrics + fill_free_metrics
     unknown = [name for name in names if name not in known]
     if unknown:
         raise UserError(f"unknown --metric {unknown[0]!r}; known: {', '.join(known)}")
     return {"fill_metrics": [n for n in names if n in fill_metrics],
-            "fill_free_metrics": [n for n in names if n in protocol.FILL_FREE_METRICS]}
+            "fill_free_metrics": [n for n in names if n in fill_free_metrics]}
 
 
 def run_report(args):
     """Writes report.md and report.png of a compare output folder."""
     from keras_edda.experiments import report
 
-    path = _user_errors(report.write, args.out_dir)
+    path = user_errors(report.write, args.out_dir)
     print(f"Wrote {path} and {os.path.join(args.out_dir, 'report.png')}")
-
-
-# What `compare` writes into its output folder.
-_OUTPUTS = ("results.json", "results.csv", "explanations.png", "explanations", "tensorboard", "report.md",
-            "report.png")
-
-
-def _start_output(out, config, resume, overwrite):
-    """Prepares the output folder; returns the finished runs to keep.
-
-    A folder with files in it is refused unless `resume` (its results.json
-    must hold the same config) or `overwrite` (compare's outputs in it are
-    removed first).
-    """
-    from keras_edda import experiment
-
-    if os.listdir(out):
-        stored = _user_errors(experiment.read_results, out)
-        if resume:
-            if stored is None:
-                raise UserError(f"--resume: {out} holds no results.json of a compare run")
-            difference = experiment.config_difference(stored["config"], config)
-            if difference:
-                raise UserError(f"--resume: the settings differ from the run in {out} ({difference}); "
-                                "use the same settings, --overwrite or another --out")
-            runs = stored["runs"]
-            experiment.write_results(out, config, runs)
-            return runs
-        if not overwrite:
-            raise UserError(f"--out {out} is not empty; use --resume to continue the run in it, "
-                            "--overwrite to replace it, or another folder")
-        for name in os.listdir(out):
-            path = os.path.join(out, name)
-            if name in _OUTPUTS:
-                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-    experiment.write_results(out, config, [])
-    return []
-
-
-def _read_png(path):
-    import tensorflow as tf
-
-    return tf.cast(tf.io.decode_png(tf.io.read_file(path), channels=3), tf.float32) / 255.0
-
-
-def _image_files(path):
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
-        raise UserError(f"no such file or folder: {path}")
-    from keras_edda.datasets import IMAGE_SUFFIXES
-
-    files = sorted(os.path.join(path, f) for f in os.listdir(path)
-                   if f.lower().endswith(IMAGE_SUFFIXES))
-    if not files:
-        raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {path}")
-    return files
 
 
 def run_explain(args):
     """Writes heatmap overlays of a saved model's explanations."""
-    import keras
-    import tensorflow as tf
+    from keras_edda.experiments import explain
 
-    from keras_edda import _checks, explainers
-    from keras_edda.ops import overlay
-
-    files = _image_files(args.images)
-    if not os.path.exists(args.model):
-        raise UserError(f"model file not found: {args.model}")
-    try:
-        model = keras.saving.load_model(args.model, compile=False)
-    except Exception as error:  # Keras raises many kinds for a bad file
-        raise UserError(f"cannot load model {args.model}: {str(error).strip().splitlines()[0]}")
-    shape = tuple(model.inputs[0].shape[1:])
-    if len(shape) != 3 or None in shape:
-        raise UserError(f"the model's input size {shape} is not fixed; explain needs a model with a "
-                        "fixed image size (height, width, channels)")
-    _user_errors(_checks.check_writable_folder, args.out, "--out")
-    images = []
-    for file in files:
-        try:
-            image = tf.io.decode_image(tf.io.read_file(file), channels=shape[-1],
-                                       expand_animations=False)
-        except tf.errors.InvalidArgumentError:
-            raise UserError(f"cannot read image {file}")
-        image = tf.image.resize(tf.cast(image, tf.float32), shape[:2], "bilinear")
-        images.append(image * args.scale + args.offset)
-    images = tf.stack(images)
-    explainer = _user_errors(explainers.get, args.explainer, model)
-    maps = explainer(images)
-    predicted = tf.argmax(model(images, training=False), axis=-1).numpy()
-    overlays = overlay.overlay(images, maps)
-    for file, picture, label in zip(files, overlays, predicted):
-        # The suffix stays in the name: a.png and a.jpg get different files.
-        stem, suffix = os.path.splitext(os.path.basename(file))
-        path = os.path.join(args.out, f"{stem}_{suffix[1:]}_{args.explainer}_class{label}.png")
-        overlay.write_png(path, picture, scale=args.zoom)
-        print(f"{file}: predicted class {label} -> {path}")
-
-
-def recipes_default(name):
-    """A setting of the default recipe (`keras_edda.recipes.DEFAULT`)."""
-    from keras_edda import recipes
-
-    return getattr(recipes.DEFAULT, name)
+    for line in explain.run(args.model, args.images, args.explainer, args.out, args.scale, args.offset,
+                            args.zoom):
+        print(line)
 
 
 def build_parser():
-    from keras_edda.explainers import EXPLAINERS
-    from keras_edda.ops.fills import FILLS
-
+    """The `keras-edda` parser (imports no TensorFlow: `--help` answers at once)."""
     parser = argparse.ArgumentParser(
         prog="keras-edda",
         description="Explanation-driven data augmentation (EDDA) for Keras.",
@@ -483,18 +229,18 @@ def build_parser():
     training.add_argument("--model", default="cnn",
                           help="'cnn' (default), 'resnet', or a .keras file (architecture re-initialised per run)")
     training.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (3)")
-    training.add_argument("--epochs", type=positive_int, default=recipes_default("epochs"),
-                          help=f"epochs per run ({recipes_default('epochs')})")
-    training.add_argument("--batch-size", type=positive_int, default=recipes_default("batch_size"))
-    training.add_argument("--learning-rate", type=positive_float, default=recipes_default("learning_rate"),
-                          help="peak learning rate of AdamW")
-    training.add_argument("--schedule", choices=("cosine", "constant"), default=recipes_default("schedule"))
+    training.add_argument("--epochs", type=positive_int,
+                          help="epochs per run (default: keras_edda.recipes.DEFAULT's, 20)")
+    training.add_argument("--batch-size", type=positive_int, help="(default: the recipe's, 64)")
+    training.add_argument("--learning-rate", type=positive_float,
+                          help="peak learning rate of AdamW (default: the recipe's, 3e-3)")
+    training.add_argument("--schedule", choices=("cosine", "constant"), help="(default: the recipe's, cosine)")
     edda = compare.add_argument_group("EDDA settings (see docs/edda.md); random occlusion shares them")
     edda.add_argument("--threshold", type=fraction,
                       help="salient = normalised map above it (default 0.5, the authors')")
     edda.add_argument("--fraction", type=fraction, help="salient = this share of the top pixels instead")
     edda.add_argument("--fill", default="constant", type=_fill_name,
-                      help=f"a registered fill: {', '.join(sorted(FILLS))} (constant)")
+                      help=f"a registered fill: {', '.join(BUILT_IN_FILLS)} or your own registered one (constant)")
     edda.add_argument("--fill-value", type=finite_float, default=0.0,
                       help="value of the constant fill (0.0)")
     edda.add_argument("--salient-target", type=_salient_target, default="decrease",
@@ -513,7 +259,7 @@ def build_parser():
                       help="a setting of another method layer, e.g. sgt.fraction=0.3 (repeatable)")
     report = compare.add_argument_group("evaluation and output")
     report.add_argument("--explainer", action="append", type=_explainer_name,
-                        help=f"a registered explainer ({', '.join(sorted(EXPLAINERS))}) to score; "
+                        help=f"a registered explainer ({', '.join(BUILT_IN_EXPLAINERS)}, or your own) to score; "
                              "repeat the flag for several (default grad_cam); the first one drives EDDA")
     report.add_argument("--eval-fill", action="append", type=_eval_fill,
                         help="a fill the occlusion metrics are scored under (repeatable); default: the "
@@ -538,6 +284,16 @@ def build_parser():
     report.add_argument("--overwrite", action="store_true",
                         help="replace the results of an earlier run in --out")
     report.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras' fit verbosity")
+    where = compare.add_argument_group("where the runs go (docs/scaling.md)")
+    where.add_argument("--executor", choices=("local", "processes", "ray"), default="local",
+                       help="local: one run after another in this process (default); processes: one fresh "
+                            "process per run, --workers at a time (one GPU each where there are GPUs); ray: "
+                            "each run a Ray task (pip install 'keras_edda[ray]')")
+    where.add_argument("--workers", type=positive_int,
+                       help="runs at the same time (processes: 2; ray: as many as the cluster takes)")
+    where.add_argument("--ray-address",
+                       help="the Ray cluster to run on (e.g. ray://head:10001 or auto); default: start Ray's "
+                            "local cluster on this machine")
     compare.set_defaults(handler=run_compare)
 
     report_command = commands.add_parser(
@@ -552,53 +308,72 @@ def build_parser():
     explain.add_argument("--model", required=True, help="a .keras file")
     explain.add_argument("--images", required=True, help="an image file or a folder of images")
     explain.add_argument("--explainer", default="grad_cam", type=_explainer_name,
-                         help=f"a registered explainer: {', '.join(sorted(EXPLAINERS))} (grad_cam)")
+                         help=f"a registered explainer: {', '.join(BUILT_IN_EXPLAINERS)}, or your own (grad_cam)")
     explain.add_argument("--out", default="runs/explain")
-    explain.add_argument("--scale", type=float, default=1 / 255,
+    explain.add_argument("--scale", type=finite_float, default=1 / 255,
                          help="pixel values are multiplied by it (1/255: [0, 1] inputs)")
-    explain.add_argument("--offset", type=float, default=0.0, help="then this is added")
+    explain.add_argument("--offset", type=finite_float, default=0.0, help="then this is added")
     explain.add_argument("--zoom", type=positive_int, default=4, help="upscaling of the PNGs")
     explain.set_defaults(handler=run_explain)
-    from keras_edda.inpainting import cli as inpainting_cli
-    inpainting_cli.add_commands(commands)
+    _add_train_inpainter(commands)
     return parser
 
 
+def run_train_inpainter(args):
+    """Trains the learned inpainter and saves it (`keras_edda.inpainting.cli`)."""
+    from keras_edda.inpainting import cli as inpainting_cli
+
+    inpainting_cli.run_train_inpainter(args)
+
+
+def _add_train_inpainter(commands):
+    train = commands.add_parser(
+        "train-inpainter", help="train the learned inpainting fill on a dataset",
+        description="Trains keras_edda.inpainting's gated-convolution U-Net to fill random boxes and "
+                    "strokes (5-60 %% of the image) on the training split and saves it as a .keras "
+                    "file, usable as fill='inpainter:PATH'.")
+    train.add_argument("--dataset", default="digits",
+                       help="'digits' (embedded, no network; default), 'tfds:NAME' or 'folder:PATH'")
+    train.add_argument("--data-dir", help="tfds data directory")
+    train.add_argument("--download", action="store_true", help="let tfds download")
+    train.add_argument("--image-size", type=positive_int, default=32, help="side of the images (32)")
+    train.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: the data's)")
+    train.add_argument("--max-examples", type=positive_int, help="most examples per tfds split")
+    train.add_argument("--max-train", type=positive_int, help="use only the first N training images")
+    train.add_argument("--epochs", type=positive_int, default=20, help="epochs (20)")
+    train.add_argument("--batch-size", type=positive_int, default=64)
+    train.add_argument("--filters", type=positive_int, default=32, help="channels of the first level (32)")
+    train.add_argument("--depth", type=positive_int, default=2, help="number of halvings (2)")
+    train.add_argument("--learning-rate", type=positive_float, default=2e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, help="the .keras file to write")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras' fit verbosity")
+    train.set_defaults(handler=run_train_inpainter)
+
+
 def main(argv=None):
+    """Runs `keras-edda ARGS`; returns the exit code (0, 2 for a user's mistake, 130 when interrupted)."""
+    # TensorFlow's start-up lines (oneDNN, absl) are quiet unless the user set the variable.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    args.command_line = "keras-edda " + " ".join(sys.argv[1:] if argv is None else argv)
+    import keras_edda
+    from keras_edda.experiments import interrupts
+
+    keras_edda.import_all()  # registers the library's Keras objects, as `import keras_edda` does
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    _INTERRUPTED.clear()
-    previous = signal.getsignal(signal.SIGINT), sys.unraisablehook
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    if in_main_thread:
-        # A process started in the background (`cmd &` in a script) inherits
-        # SIGINT as ignored; Ctrl-C and `kill -INT` must still stop it.
-        signal.signal(signal.SIGINT, _on_sigint)
-    sys.unraisablehook = _on_unraisable
-    try:
-        return _run(argv)
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous[0])
-        sys.unraisablehook = previous[1]
-
-
-def _run(argv):
-    args = build_parser().parse_args(argv)
-    args.command_line = "keras-edda " + " ".join(sys.argv[1:] if argv is None else argv)
-    if getattr(args, "seeds", 1) < 1:
-        print("keras-edda: error: --seeds must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        args.handler(args)
-    except UserError as error:
-        print(f"keras-edda: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("keras-edda: interrupted", file=sys.stderr)
-        return 130
+    with interrupts.installed():
+        try:
+            args.handler(args)
+        except UserError as error:
+            print(f"keras-edda: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("keras-edda: interrupted", file=sys.stderr)
+            return 130
     return 0
 
 

@@ -14,7 +14,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_edda import cli, experiment, explainers, models
+from keras_edda import cli, explainers, models
+from keras_edda.experiments import factory as factory_lib
+from keras_edda.experiments import interrupts
+from keras_edda.experiments import results as results_lib
 
 TINY = ["--seeds", "1", "--epochs", "1", "--max-train", "48", "--eval-samples", "6",
         "--monitor-samples", "4", "--num-images", "2", "--verbose", "0",
@@ -124,7 +127,7 @@ def test_model_factory_reinitialises_a_saved_model(tmp_path):
     trained = models.small_cnn((8, 8, 1), 3, width=4)
     trained.set_weights([w + 1.0 for w in trained.get_weights()])
     trained.save(path)
-    factory = experiment.ModelFactory(str(path), (8, 8, 1), 3)
+    factory = factory_lib.ModelFactory(str(path), (8, 8, 1), 3)
     fresh = factory.build()
     assert not any(np.allclose(a, b) for a, b in zip(fresh.get_weights(), trained.get_weights())
                    if a.size > 3)
@@ -240,7 +243,7 @@ def test_explain_writes_overlays(tmp_path, capsys):
     code = cli.main(["explain", "--model", str(model_path), "--images", str(folder / "class_1"),
                      "--explainer", "grad_cam", "--out", str(out)])
     assert code == 0
-    written = sorted(os.listdir(out))
+    written = sorted(name for name in os.listdir(out) if not name.startswith("."))
     assert len(written) == 2 and all(name.endswith(".png") and "grad_cam" in name for name in written)
     image = tf.io.decode_png(tf.io.read_file(str(out / written[0])))
     assert image.shape == (48, 48, 3)
@@ -260,7 +263,7 @@ def test_explain_names_keep_the_suffix_and_a_dynamic_model_is_refused(tmp_path, 
     out = tmp_path / "overlays"
     assert cli.main(["explain", "--model", str(model_path), "--images", str(folder),
                      "--out", str(out)]) == 0
-    assert len(os.listdir(out)) == 2  # same stem, same class: two files
+    assert len([n for n in os.listdir(out) if not n.startswith(".")]) == 2  # same stem, same class: two files
 
     dynamic = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3),
                                 keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
@@ -286,7 +289,7 @@ def test_a_registered_explainer_is_a_command_line_choice(tmp_path, capsys):
         out = tmp_path / "overlays"
         assert cli.main(["explain", "--model", str(model_path), "--images", str(folder / "class_0"),
                          "--explainer", "test_cli_saliency", "--out", str(out)]) == 0
-        assert all("test_cli_saliency" in name for name in os.listdir(out))
+        assert all("test_cli_saliency" in name for name in os.listdir(out) if not name.startswith("."))
     finally:
         explainers.EXPLAINERS.pop("test_cli_saliency")
     with pytest.raises(SystemExit) as exit_:
@@ -298,12 +301,12 @@ def test_a_registered_explainer_is_a_command_line_choice(tmp_path, capsys):
 def test_results_are_written_atomically(tmp_path):
     config = {"seeds": 1, "methods": ["none"]}
     runs = [{"method": "none", "seed": 0, "scores": {"accuracy": 0.5, "grad_cam": {"blur": {"deletion_auc": 0.5}}}}]
-    experiment.write_results(str(tmp_path), config, runs)
+    results_lib.write_results(str(tmp_path), config, runs)
     before = (tmp_path / "results.json").read_text()
     broken = runs + [{"method": "none", "seed": 1, "scores": {"accuracy": 0.5, "grad_cam": {
         "blur": {"deletion_auc": object()}}}}]
     with pytest.raises(TypeError):
-        experiment.write_results(str(tmp_path), config, broken)
+        results_lib.write_results(str(tmp_path), config, broken)
     assert (tmp_path / "results.json").read_text() == before  # whole, and the old one
     assert sorted(os.listdir(tmp_path)) == ["results.csv", "results.json"]  # no temporary left
 
@@ -318,15 +321,26 @@ def test_out_folder_refused_overwritten_and_resumed(tmp_path, capsys):
     assert code == 2 and "is not empty; use --resume" in capsys.readouterr().err
     assert (out / "report.png").read_bytes() == b"stale"
 
+    # No compare run recorded these files as its own: --overwrite deletes nothing.
+    code, _ = compare(tmp_path, *small, "--overwrite")
+    assert code == 2 and "no manifest" in capsys.readouterr().err
+    assert (out / "report.png").read_bytes() == b"stale" and (out / "notes.txt").read_text() == "mine"
+    (out / "report.png").unlink()
+    (out / "notes.txt").unlink()
+
+    code, _ = compare(tmp_path, *small)
+    assert code == 0
+    (out / "notes.txt").write_text("mine")  # a user's file beside a compare run's outputs
     code, _ = compare(tmp_path, *small, "--overwrite")
     assert code == 0
-    assert (out / "notes.txt").read_text() == "mine" and (out / "report.png").read_bytes() != b"stale"
+    assert (out / "notes.txt").read_text() == "mine"
     results = json.loads((out / "results.json").read_text())
     assert len(results["runs"]) == 3
 
     # As if interrupted while training "none": its run is missing, its events partial.
     kept = [run for run in results["runs"] if run["method"] != "none"]
     (out / "results.json").write_text(json.dumps({**results, "runs": kept}))
+    (out / "runs" / "none_seed0.json").unlink()
     stale = out / "tensorboard" / "none_seed0" / "train" / "events.out.tfevents.stale"
     stale.write_bytes(b"partial")
     code, _ = compare(tmp_path, *small, "--resume")
@@ -351,15 +365,15 @@ def test_an_interrupt_swallowed_by_a_finaliser_still_stops_the_run():
             raise KeyboardInterrupt  # where a SIGINT can land; Python only prints it
 
     previous = sys.unraisablehook
-    sys.unraisablehook = cli._on_unraisable
+    sys.unraisablehook = interrupts.on_unraisable
     try:
-        cli._INTERRUPTED.clear()
+        interrupts.INTERRUPTED.clear()
         Finaliser()
         with pytest.raises(KeyboardInterrupt):
-            cli._check_interrupted()  # after every batch and every run
+            interrupts.check()  # after every batch and every run
     finally:
         sys.unraisablehook = previous
-        cli._INTERRUPTED.clear()
+        interrupts.INTERRUPTED.clear()
 
 
 def test_compare_contrastive_methods_share_the_recipe(tmp_path):

@@ -6,8 +6,8 @@ import stat
 
 import numpy as np
 
-from keras_edda import experiment
 from keras_edda.experiments import report
+from keras_edda.experiments import results as results_lib
 
 
 def fake_runs(methods, seeds, fills, fill_free=("road_morf",), shift=None):
@@ -53,7 +53,7 @@ def test_targets_skip_the_training_fill_wherever_it_is_listed():
 def test_report_of_a_run_that_no_seed_finished(tmp_path):
     # Interrupted during seed 0: the report says so instead of failing.
     runs = fake_runs(["none"], [0], ["blur"])
-    experiment.write_results(str(tmp_path), config(["none", "edda"], ["blur"]), runs)
+    results_lib.write_results(str(tmp_path), config(["none", "edda"], ["blur"]), runs)
     path = report.write(str(tmp_path))
     assert "(0 finished by every method)" in open(path).read()
     assert os.path.getsize(tmp_path / "report.png") > 0
@@ -63,7 +63,7 @@ def test_results_files_get_the_usual_mode(tmp_path):
     umask = os.umask(0o022)
     try:
         runs = fake_runs(["none", "edda"], [0, 1], ["blur"])
-        experiment.write_results(str(tmp_path), config(["none", "edda"], ["blur"]), runs)
+        results_lib.write_results(str(tmp_path), config(["none", "edda"], ["blur"]), runs)
         report.write(str(tmp_path))
     finally:
         os.umask(umask)

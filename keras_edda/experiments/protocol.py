@@ -34,20 +34,19 @@ NONE = "none"
 # Methods that are models of their own (`keras_edda.excon.build`), trained
 # with int labels; they need the built-in `cnn` architecture (its encoder).
 MODEL_METHODS = ("supcon", "excon")
-# Metrics that replace pixels, scored under every evaluation fill.
-FILL_METRICS = ("deletion_auc", "deletion_auc_normalized", "insertion_auc", "insertion_auc_normalized",
-                "average_drop", "salient_occlusion_drop", "non_salient_agreement")
-# Scored only when asked for (`--metric`): ExCon's companion of Average Drop.
-OPTIONAL_FILL_METRICS = ("increase_in_confidence",)
-# Metrics with a removal of their own (ROAD's noisy linear imputation, the
-# saliency metric's crop), scored once.
-FILL_FREE_METRICS = ("road_morf", "road_lerf", "saliency_metric")
-LOCALIZATION = ("pointing_game", "energy_pointing_game")
+# Which metrics are scored, and where, comes from the metrics registry: each metric's kind
+# (`keras_edda.metrics.KINDS`): "fill" metrics under every evaluation fill, "fill_free" ones once,
+# "localization" ones where the data has object masks.
 FILL_FREE = "fill-free"
 MODEL_METRICS = ("accuracy", "ece", "mean_confidence", "fgsm_accuracy", "fgsm_ece")
 # FGSM as ExCon evaluates: one signed-gradient step of 4/255 in [0, 1] pixel space.
 FGSM_EPSILON = 4 / 255
 SURFACES = ("map", "layer")
+
+
+def metric_names(kind, defaults_only=False):
+    """The registered metrics of a kind (`keras_edda.metrics.KINDS`); compare's defaults with `defaults_only`."""
+    return metrics_lib.names(kind, defaults_only=defaults_only)
 
 
 def direction(metric):
@@ -58,8 +57,7 @@ def direction(metric):
         return "lower"
     if metric == "mean_confidence":
         return "higher"
-    registry = {**metrics_lib.METRICS, **metrics_lib.LOCALIZATION_METRICS}
-    return registry[metric].score_direction
+    return metrics_lib.registry.direction_of(metric)
 
 
 def fill_label(fill):
@@ -97,14 +95,16 @@ class Settings:
         monitor_samples: validation images the callback follows per epoch.
         num_images: images of the explanation grid.
         random_maps_seed: seed of the random maps the gains are taken against.
-        fill_metrics: the metrics scored under every evaluation fill.
-        fill_free_metrics: the metrics scored once (ROAD, the saliency metric).
+        fill_metrics: the metrics scored under every evaluation fill (kind
+            `"fill"`; default: those the registry marks as defaults).
+        fill_free_metrics: the metrics scored once (kind `"fill_free"`: ROAD,
+            the saliency metric; default as above).
     """
 
     def __init__(self, methods=(NONE, "random", "edda"), seeds=3, recipe=None, surface="map",
                  explainers=("grad_cam",), method_settings=None, eval_fills=None, eval_samples=128,
-                 monitor_samples=32, num_images=6, random_maps_seed=0, fill_metrics=FILL_METRICS,
-                 fill_free_metrics=FILL_FREE_METRICS):
+                 monitor_samples=32, num_images=6, random_maps_seed=0, fill_metrics=None,
+                 fill_free_metrics=None):
         self.methods = tuple(methods)
         for method in self.methods:
             if method not in (NONE,) + MODEL_METHODS:
@@ -131,10 +131,14 @@ class Settings:
         self.monitor_samples = monitor_samples
         self.num_images = num_images
         self.random_maps_seed = random_maps_seed
-        self.fill_metrics = tuple(fill_metrics)
-        self.fill_free_metrics = tuple(fill_free_metrics)
-        for name in self.fill_metrics + self.fill_free_metrics:
-            metrics_lib.get(name)
+        self.fill_metrics = tuple(metric_names("fill", True) if fill_metrics is None else fill_metrics)
+        self.fill_free_metrics = tuple(metric_names("fill_free", True) if fill_free_metrics is None
+                                       else fill_free_metrics)
+        for kind, chosen in (("fill", self.fill_metrics), ("fill_free", self.fill_free_metrics)):
+            for name in chosen:
+                if metrics_lib.registry.kind_of(name) != kind:
+                    raise ValueError(f"Metric {name!r} is of kind {metrics_lib.registry.kind_of(name)!r}, "
+                                     f"not {kind!r}. Received: {kind}_metrics={chosen!r}")
 
     def to_dict(self):
         """The settings as a JSON-ready dict (for results.json)."""
@@ -338,7 +342,7 @@ def evaluate(classifier, data, settings):
                 {name: score_both(metrics_lib.get(name, fill=fill), maps) for name in settings.fill_metrics})
         metrics = {name: score_both(metrics_lib.get(name), maps) for name in settings.fill_free_metrics}
         if object_masks is not None:
-            for name in LOCALIZATION:
+            for name in metric_names("localization"):
                 metric = metrics_lib.get(name)
                 metrics[name] = (metric(maps, object_masks), metric(random_maps, object_masks))
         by_fill[FILL_FREE] = _with_gains(metrics)
@@ -363,8 +367,18 @@ def run(method, seed, data, factory, settings, log_dir=None, verbose=2, callback
     `callbacks` are added to `fit`'s.
     """
     classifier, record = train(method, seed, data, factory, settings, log_dir, verbose, callbacks)
-    record = {"method": method, "seed": seed, "scores": evaluate(classifier, data, settings), **record}
+    record = {"method": method, "seed": seed, "scores": evaluate(classifier, data, settings),
+              "validation_accuracy": validation_accuracy(classifier, data), **record}
     return classifier, record
+
+
+def validation_accuracy(classifier, data):
+    """Accuracy on the validation split (what the report's "near chance" warning reads)."""
+    if not len(data.x_val):
+        return None
+    head = explainers_lib.heads.describe(classifier, data.x_val[:1])
+    probabilities = head.probabilities(classifier.predict(data.x_val, verbose=0, batch_size=256))
+    return float(np.mean(np.argmax(probabilities, axis=-1) == data.y_val))
 
 
 def steps_budget(settings, num_train):

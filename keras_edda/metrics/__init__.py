@@ -16,7 +16,7 @@ from keras_edda.metrics.confidence import (
                                            SalientOcclusionDrop,
 )
 from keras_edda.metrics.localization import EnergyPointingGame, LocalizationMetric, PointingGame
-from keras_edda.metrics.registry import LOCALIZATION_METRICS, METRICS, get
+from keras_edda.metrics.registry import KINDS, LOCALIZATION_METRICS, METRICS, get, names, register
 from keras_edda.metrics.road import ROAD
 from keras_edda.metrics.robustness import fgsm_accuracy, fgsm_images
 from keras_edda.metrics.saliency_metric import SaliencyMetric
@@ -27,5 +27,5 @@ __all__ = [
     "EnergyPointingGame", "IncreaseInConfidence", "InsertionAUC", "LOCALIZATION_METRICS", "LocalizationMetric",
     "METRICS", "NonSalientAgreement", "OccludedCopyMetric", "PointingGame", "ProbabilityReader", "ROAD",
     "SaliencyMetric", "SalientOcclusionDrop", "expected_calibration_error", "fgsm_accuracy", "fgsm_images", "get",
-    "mean_confidence", "trapezoid_auc",
+    "mean_confidence", "trapezoid_auc", "KINDS", "names", "register",
 ]

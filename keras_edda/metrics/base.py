@@ -5,9 +5,8 @@ import weakref
 import tensorflow as tf
 
 from keras_edda import _checks
-from keras_edda.explainers import capture as capture_lib
+from keras_edda.explainers import heads as heads_lib
 from keras_edda.explainers import targets as targets_lib
-from keras_edda.explainers.base import ModelInspection
 from keras_edda.ops.batching import map_rows
 from keras_edda.ops.layout import spatial_axes
 
@@ -15,21 +14,20 @@ from keras_edda.ops.layout import spatial_axes
 class ProbabilityReader:
     """Class probabilities of a model, in chunks, whatever its head.
 
-    A softmax or sigmoid output is used as it is; a model that outputs
-    logits gets a softmax (several classes) or a sigmoid (one output). A
-    single-output head gives the two probabilities `[1 - p, p]`.
+    The head is read by `keras_edda.explainers.heads` (the one place that
+    tells logits from probabilities): a softmax or sigmoid output is used as
+    it is, logits get a softmax (several classes) or a sigmoid (one output),
+    and a single-output head gives the two probabilities `[1 - p, p]`.
     """
 
     def __init__(self, model, images, batch_size):
-        inspection = ModelInspection(model, images[:1])
+        self.head = heads_lib.describe(model, images[:1])
         # Weakly: the metrics cache a reader per model, and the cache must not keep the model alive.
         self._model = weakref.ref(model)
         self.batch_size = batch_size
-        self.num_outputs = inspection.num_classes
-        output_layer = inspection.output_layer
-        self.outputs_are_probabilities = (
-            output_layer is not None and capture_lib.logits_tap(output_layer) is not None)
-        self.num_classes = max(self.num_outputs, 2)
+        self.num_outputs = self.head.num_outputs
+        self.outputs_are_probabilities = self.head.outputs_probabilities
+        self.num_classes = self.head.num_classes
 
     @property
     def model(self):
@@ -37,11 +35,7 @@ class ProbabilityReader:
 
     def evaluate(self, images):
         """Probabilities (N, C) of `images` in one forward call."""
-        outputs = tf.cast(self.model(images, training=False), tf.float32)
-        if self.num_outputs == 1:
-            p = outputs if self.outputs_are_probabilities else tf.sigmoid(outputs)
-            return tf.concat([1.0 - p, p], axis=-1)
-        return outputs if self.outputs_are_probabilities else tf.nn.softmax(outputs)
+        return self.head.probabilities(self.model(images, training=False))
 
     def __call__(self, images):
         """float32 probabilities (N, C) of `images`."""
@@ -88,6 +82,7 @@ class AlignmentMetric:
 
     name = None
     score_direction = None
+    kind = None
 
     def __init__(self, batch_size=None, data_format=None):
         self.batch_size = _checks.check_positive_int(batch_size, "batch_size", allow_none=True)

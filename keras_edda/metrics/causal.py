@@ -52,6 +52,8 @@ class CausalMetric(AlignmentMetric):
         data_format: layout of images and maps.
     """
 
+    kind = "fill"
+
     def __init__(self, steps=None, fill=None, normalize=None, batch_size=512, data_format=None):
         super().__init__(batch_size, data_format)
         self.steps = _checks.check_positive_int(steps, "steps", allow_none=True)

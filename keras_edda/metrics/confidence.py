@@ -25,6 +25,8 @@ class OccludedCopyMetric(AlignmentMetric):
         data_format: layout of images and maps.
     """
 
+    kind = "fill"
+
     def __init__(self, fill=0.0, batch_size=None, data_format=None):
         super().__init__(batch_size, data_format)
         self.fill = fill

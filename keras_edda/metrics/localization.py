@@ -34,6 +34,7 @@ class LocalizationMetric:
 
     name = None
     score_direction = "higher"
+    kind = "localization"
 
     def __init__(self, data_format=None):
         self.data_format = _checks.standardize_data_format(data_format)

@@ -87,6 +87,7 @@ class ROAD(CausalMetric):
 
     name = "road_morf"
     score_direction = "lower"
+    kind = "fill_free"
 
     def __init__(self, order="morf", percentages=DEFAULT_PERCENTAGES, noise=0.01, fill="noisy_linear",
                  seed=None, batch_size=512, data_format=None):

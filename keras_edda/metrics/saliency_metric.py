@@ -66,6 +66,7 @@ class SaliencyMetric(AlignmentMetric):
 
     name = "saliency_metric"
     score_direction = "lower"
+    kind = "fill_free"
 
     def __init__(self, threshold=0.5, min_area=0.05, batch_size=None, data_format=None):
         super().__init__(batch_size, data_format)

@@ -50,7 +50,7 @@ class AlignmentSuite:
         if not self.metrics:
             raise ValueError(f"`metrics` must name at least one metric. Received: metrics={metrics!r}")
         for metric in self.metrics:
-            if not isinstance(metric, AlignmentMetric):
+            if not isinstance(metric, AlignmentMetric) or metric.kind not in ("fill", "fill_free"):
                 raise ValueError(
                     f"`metrics` must score a model's maps of images; {metric.name!r} judges maps against "
                     f"object masks (call it on maps and masks). Received: metrics={metrics!r}")

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from keras_edda import _checks
+from keras_edda._files import write_atomically
 from keras_edda.ops.layout import to_channels_last
 from keras_edda.ops.normalize import minmax_normalize
 
@@ -49,10 +50,11 @@ def image_grid(rows):
 
 
 def write_png(path, image, scale=1):
-    """Writes a float RGB image in [0, 1] (H, W, 3) as a PNG file."""
+    """Writes a float RGB image in [0, 1] (H, W, 3) as a PNG file, atomically (a link at `path` is refused)."""
+
     image = tf.convert_to_tensor(image)
     if scale > 1:
         size = tf.shape(image)[:2] * scale
         image = tf.image.resize(image, size, method="nearest")
     encoded = tf.io.encode_png(tf.cast(tf.clip_by_value(image, 0.0, 1.0) * 255.0, tf.uint8))
-    tf.io.write_file(str(path), encoded)
+    write_atomically(str(path), encoded.numpy())
