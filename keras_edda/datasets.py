@@ -418,9 +418,15 @@ def load_folder(path, image_size=32, channels=None, test_fraction=0.25, seed=0, 
     files, labels = [], []
     for label, name in enumerate(class_names):
         for file in sorted(os.listdir(os.path.join(path, name))):
-            if file.lower().endswith(IMAGE_SUFFIXES):
-                files.append(os.path.join(path, name, file))
-                labels.append(label)
+            full = os.path.join(path, name, file)
+            if not file.lower().endswith(IMAGE_SUFFIXES):
+                continue
+            if not os.path.isfile(full):  # a folder named like an image, or a link to nothing
+                raise ValueError(f"{full!r} is named like an image but is "
+                                 f"{'a broken link' if os.path.islink(full) else 'not a file'}; remove or "
+                                 f"rename it. Received: folder={path!r}")
+            files.append(full)
+            labels.append(label)
     if len(class_names) < 2 or not files:
         raise ValueError(
             "An image folder needs at least two sub-folders (one per class) with "
@@ -446,7 +452,7 @@ def load_folder(path, image_size=32, channels=None, test_fraction=0.25, seed=0, 
     for file in files:
         try:
             image = tf.io.decode_image(tf.io.read_file(file), expand_animations=False)
-        except tf.errors.InvalidArgumentError as error:
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.FailedPreconditionError) as error:
             raise ValueError(f"Cannot read image {file!r}: {error.message.splitlines()[0]}") from None
         decoded.append(tf.image.resize(tf.cast(image, tf.float32) / 255.0,
                                        (image_size, image_size), "bilinear"))

@@ -3,7 +3,7 @@
 `keras_edda.experiment.ModelFactory` is `keras_edda.experiments.factory.ModelFactory`;
 `write_results`, `read_results`, `config_difference`, `format_table` are in
 `keras_edda.experiments.results`; `write_atomically` in `keras_edda._files`;
-`explanation_rows`, `input_row` in `keras_edda.experiments.compare`. Each old
+`explanation_rows`, `input_row` in `keras_edda.experiments.job`. Each old
 name still works and warns once.
 """
 
@@ -17,8 +17,8 @@ _MOVED = {
     "config_difference": "keras_edda.experiments.results",
     "format_table": "keras_edda.experiments.results",
     "write_atomically": "keras_edda._files",
-    "explanation_rows": "keras_edda.experiments.compare",
-    "input_row": "keras_edda.experiments.compare",
+    "explanation_rows": "keras_edda.experiments.job",
+    "input_row": "keras_edda.experiments.job",
 }
 
 

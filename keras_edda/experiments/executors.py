@@ -17,7 +17,8 @@ import multiprocessing.connection
 import os
 import traceback
 
-from keras_edda.experiments import compare, interrupts
+from keras_edda.experiments import interrupts
+from keras_edda.experiments import job as job_lib
 
 EXECUTORS = ("local", "processes", "ray")
 
@@ -46,7 +47,7 @@ class LocalExecutor:
 
         check = keras.callbacks.LambdaCallback(on_train_batch_end=interrupts.check)
         for method, seed in tasks:
-            result = compare.run_one(job, method, seed, prepared, callbacks=[check])
+            result = job_lib.run_one(job, method, seed, prepared, callbacks=[check])
             on_result(result)
             interrupts.check()
         return []
@@ -67,7 +68,7 @@ def _visible_gpus():
 
 def _child(connection, job, method, seed, data_fingerprint):
     try:
-        result = compare.run_one(job, method, seed, data_fingerprint=data_fingerprint)
+        result = job_lib.run_one(job, method, seed, data_fingerprint=data_fingerprint)
         connection.send(("ok", result))
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which goes on
         connection.send(("error", _failure_message(error), traceback.format_exc()))
@@ -155,7 +156,7 @@ class ProcessExecutor:
 
 
 def _ray_task(job, method, seed, data_fingerprint):
-    return compare.run_one(job, method, seed, data_fingerprint=data_fingerprint)
+    return job_lib.run_one(job, method, seed, data_fingerprint=data_fingerprint)
 
 
 class RayExecutor:

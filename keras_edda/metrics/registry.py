@@ -8,7 +8,7 @@ class MyMetric(keras_edda.metrics.AlignmentMetric):
     name = "my_metric"
     kind = "fill"              # see KINDS
     score_direction = "higher"
-    def score_batch(self, reader, images, maps, classes): ...
+    def score_batch(self, reader, images, maps, classes, original): ...
 ```
 
 It then appears in `keras-edda compare --metric` choices, is scored in
