@@ -135,3 +135,23 @@ def test_every_explainer_refuses_images_with_nan_or_inf(name):
         with pytest.raises(tf.errors.InvalidArgumentError, match="`images` contains NaN or Inf"):
             tf.function(lambda x: explainer(x, targets=1))(tf.constant(broken))
     assert explainer(images, targets=1).shape == (2, 16, 16, 1)
+
+
+def test_fgsm_refuses_images_outside_the_pixel_range():
+    """Issue 25 item 9: [0, 255] or [-1, 1] images were clipped to (0, 1) and scored clipped, even at eps 0."""
+    model = small_cnn((16, 16, 3), num_classes=4)
+    images = random_images(4, (16, 16, 3))
+    labels = np.arange(4) % 4
+    clean = float(metrics.fgsm_accuracy(model, images, labels, 0.0))
+    predicted = np.argmax(model.predict(images, verbose=0), -1)
+    assert clean == pytest.approx(np.mean(predicted == labels))  # eps 0 in range: the clean accuracy
+    for scaled, pixel_range in ((images * 255.0, (0.0, 1.0)), (images * 2.0 - 1.0, (0.0, 1.0)),
+                                (images * 255.0, (-1.0, 1.0))):
+        with pytest.raises(ValueError, match=r"`images` must lie in `pixel_range`.*pixel_range=\("):
+            metrics.fgsm_accuracy(model, scaled, labels, 0.0, pixel_range)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="must lie in `pixel_range`"):
+            tf.function(lambda x, r=pixel_range: metrics.fgsm_images(model, x, labels, 0.0, r))(
+                tf.constant(scaled))
+    # The same images with their own range are accepted; eps 0 leaves them unchanged.
+    shifted = metrics.fgsm_images(model, images * 255.0, labels, 0.0, (0.0, 255.0))
+    np.testing.assert_array_equal(shifted.numpy(), images * 255.0)
