@@ -85,6 +85,10 @@ class Explainer:
     (a function retraced for a second size would see the size as unknown).
     """
 
+    # Whether the maps carry a sign (evidence for and against the class: Integrated Gradients, LIME,
+    # Occlusion's score drops); draw them with `keras_edda.ops.overlay.overlay(..., signed=True)`.
+    signed_maps = False
+
     def __init__(self, model, batch_size=None, use_logits=True, data_format=None):
         self.model = _checks.check_model(model)
         self.batch_size = _checks.check_positive_int(

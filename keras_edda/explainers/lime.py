@@ -130,6 +130,8 @@ class Lime(Explainer):
     ```
     """
 
+    signed_maps = True
+
     def __init__(self, model, num_samples=500, segments="grid", grid_size=8, slic_options=None,
                  fill=0.0, kernel_width=0.25, alpha=1.0, seed=0, batch_size=512,
                  use_logits=True, data_format=None):

@@ -64,6 +64,8 @@ class Occlusion(Explainer):
     ```
     """
 
+    signed_maps = True
+
     def __init__(self, model, patch_size=4, stride=None, fill=0.0,
                  batch_size=512, use_logits=True, data_format=None):
         self.patch_size = _pair(patch_size, "patch_size")
