@@ -241,7 +241,7 @@ class Lime(Explainer):
             "segments": self.segments if isinstance(self.segments, str) else "callable",
             "grid_size": self.grid_size,
             "slic_options": self.slic_options,
-            "fill": fills.config_name(self.fill),
+            "fill": fills.config_name(self.fill, self._fill_fn),
             "kernel_width": self.kernel_width,
             "alpha": self.alpha,
             "seed": self.seed,

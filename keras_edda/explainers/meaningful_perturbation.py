@@ -244,6 +244,6 @@ class MeaningfulPerturbation(Explainer):
             "l1": self.l1,
             "tv": self.tv,
             "beta": self.beta,
-            "fill": fills.config_name(self.fill),
+            "fill": fills.config_name(self.fill, self._fill_fn),
             **super().get_config(),
         }

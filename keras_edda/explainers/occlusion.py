@@ -126,6 +126,6 @@ class Occlusion(Explainer):
         return {
             "patch_size": self.patch_size,
             "stride": self.stride,
-            "fill": fills.config_name(self.fill),
+            "fill": fills.config_name(self.fill, self._fill_fn),
             **super().get_config(),
         }

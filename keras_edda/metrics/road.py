@@ -134,6 +134,6 @@ class ROAD(CausalMetric):
 
     def get_config(self):
         config = {"order": self.order, "percentages": list(self.percentages), "noise": self.noise,
-                  "fill": fills.config_name(self.fill), "seed": self.seed, **super().get_config()}
+                  "fill": fills.config_name(self.fill, self._fill_fn), "seed": self.seed, **super().get_config()}
         del config["steps"], config["normalize"]
         return config
