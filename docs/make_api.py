@@ -47,7 +47,8 @@ SECTIONS = [
     ("keras_edda.models", models, ["small_cnn", "small_resnet"]),
     ("keras_edda.recipes", recipes, ["Recipe"]),
     ("keras_edda.statistics", statistics, ["summary", "paired_comparison", "bootstrap_ci", "paired_test",
-                                           "wilcoxon_can_decide", "holm", "verdict", "compare_methods"]),
+                                           "wilcoxon_can_decide", "can_decide", "seeds_note", "holm", "verdict",
+                                           "compare_methods"]),
     ("keras_edda.experiments.protocol", protocol, ["Settings", "run", "train", "evaluate", "method_layer",
                                                    "model_method", "settings_of", "training_fill", "CopyStatistics",
                                                    "direction", "metric_names", "steps_budget",
@@ -64,13 +65,14 @@ SECTIONS = [
     ("keras_edda.ops.masks", masks, ["salient_mask", "top_fraction_mask", "threshold_mask",
                                      "pixel_ranks", "count_for_fraction", "check_mask_settings"]),
     ("keras_edda.ops.fills", fills, ["get", "register", "fill_masked", "constant_fill", "mean_fill",
-                                     "blur_fill", "noise_fill", "inpaint_fill", "gaussian_blur", "config_name"]),
+                                     "blur_fill", "noise_fill", "inpaint_fill", "gaussian_blur", "config_name",
+                                     "register_scheme", "pin"]),
     ("keras_edda.ops.noisy_linear", noisy_linear, ["noisy_linear_fill", "solve_noisy_linear"]),
     ("keras_edda.ops.normalize", normalize, ["minmax_normalize"]),
     ("keras_edda.ops.batching", batching, ["chunked_loop", "map_rows"]),
     ("keras_edda.ops.layout", layout, ["to_channels_last", "from_channels_last",
                                        "channel_axis", "spatial_axes", "spatial_size"]),
-    ("keras_edda.ops.overlay", overlay, ["overlay", "jet", "image_grid", "write_png"]),
+    ("keras_edda.ops.overlay", overlay, ["overlay", "jet", "diverging", "scale_signed", "image_grid", "write_png"]),
 ]
 
 

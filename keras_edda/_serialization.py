@@ -28,6 +28,9 @@ def is_registered(value):
 def serialize_callable(value, argument):
     """A name or number as it is; a registered callable as its Keras config.
 
+    A fill name that reads a file (`"inpainter:path.keras"`) is written
+    pinned to its content (`keras_edda.ops.fills.pin`).
+
     Args:
         value: what the user passed.
         argument: the argument's name, for the error message.
@@ -38,7 +41,12 @@ def serialize_callable(value, argument):
     Raises:
         ValueError: for a callable that `keras.saving` cannot load again.
     """
-    if value is None or isinstance(value, (str, numbers.Real)):
+    if isinstance(value, str):
+        # "inpainter:path.keras" is written pinned to the file's weights (refused on load if replaced).
+        from keras_edda.ops import fills
+
+        return fills.pin(value)
+    if value is None or isinstance(value, numbers.Real):
         return value
     if callable(value) and is_registered(value):
         return keras.saving.serialize_keras_object(value)

@@ -15,6 +15,15 @@ test can only give a verdict when 2 * k / 2**n < alpha. It is used where it
 can (6 seeds or more, and that bound met: for 14 metrics, 10 seeds), the
 paired t-test elsewhere; each comparison records its test. The choice
 depends on n and k only, never on the data.
+
+Too few seeds: below `MIN_SEEDS` (3) seeds no test can decide (with 2
+pairs the t-test has one degree of freedom and the smallest Wilcoxon or
+sign-test p-value is 0.5), so the comparison carries the mean difference
+and its interval, no p-value, and the verdict is `NO_VERDICT`;
+`seeds_note(n)` is the sentence a report prints to say why. Equal non-zero
+differences (the t statistic is infinite: a t-test p-value of 0, though
+every seed moved by, say, the same 2 test images) are tested by their signs
+alone: the exact Wilcoxon signed-rank p-value, 2 / 2**n.
 """
 
 import math
@@ -24,6 +33,11 @@ import numpy as np
 
 DIRECTIONS = ("higher", "lower")
 VERDICTS = ("better", "worse", "no significant difference")
+# Fewest seeds (pairs) for a test, hence for a verdict: with 2 the t-test has one degree of freedom and the
+# smallest Wilcoxon / sign-test p-value is 2 / 2**2 = 0.5; below, comparisons give intervals only.
+MIN_SEEDS = 3
+# The verdict of a comparison of fewer than MIN_SEEDS seeds.
+NO_VERDICT = "no verdict"
 # Fewest seeds for the Wilcoxon signed-rank test (below, its p-value cannot reach 0.05).
 WILCOXON_MIN_N = 6
 
@@ -31,6 +45,36 @@ WILCOXON_MIN_N = 6
 def wilcoxon_can_decide(n, family_size=1, alpha=0.05):
     """Whether the Wilcoxon test of n pairs can reach `alpha` after Holm over `family_size` tests."""
     return n >= WILCOXON_MIN_N and 2.0 * family_size / 2.0 ** n < alpha
+
+
+def can_decide(n):
+    """Whether n paired seeds are enough for a test and a verdict (n >= `MIN_SEEDS`)."""
+    return isinstance(n, numbers.Integral) and n >= MIN_SEEDS
+
+
+def seeds_note(n):
+    """Why a comparison of n seeds has no verdicts, for a report; `None` when it can have them.
+
+    Args:
+        n: the number of seeds (paired values) per method.
+
+    Returns:
+        A sentence, or `None` when `can_decide(n)`.
+
+    Example:
+
+    ```python
+    keras_edda.statistics.seeds_note(2)
+    # 'With 2 seeds per method no test can decide: ...'
+    ```
+    """
+    if can_decide(n):
+        return None
+    return (f"With {n} seed{'s' if n != 1 else ''} per method no test can decide: a paired test needs at least "
+            f"{MIN_SEEDS} seeds (with 2, the t-test has one degree of freedom and the smallest Wilcoxon or "
+            "sign-test p-value is 0.5), so the comparisons give the mean difference and its bootstrap interval "
+            "(with so few seeds, hardly more than the range of the differences), and no p-values or verdicts. "
+            f"Run {MIN_SEEDS} seeds or more for verdicts.")
 
 
 def _values(values, name):
@@ -96,7 +140,7 @@ def bootstrap_ci(differences, confidence=0.95, resamples=10_000, seed=0):
     return float(low), float(high)
 
 
-def paired_test(differences, family_size=1, alpha=0.05):
+def paired_test(differences, family_size=1, alpha=0.05, scale=None):
     """Two-sided paired test of "the mean (median) difference is 0".
 
     Wilcoxon signed-rank (`scipy.stats.wilcoxon`, zero differences
@@ -104,13 +148,21 @@ def paired_test(differences, family_size=1, alpha=0.05):
     (`wilcoxon_can_decide`: 6 pairs or more, and 2 * family_size / 2**n <
     alpha), else the paired t-test (`scipy.stats.ttest_1samp` of the
     differences, the same as `ttest_rel`). All-zero differences give
-    p = 1; fewer than two pairs give no test; equal non-zero differences
-    under the t-test (an infinite t statistic) give p = 0.
+    p = 1; fewer than `MIN_SEEDS` (3) pairs give no test; equal non-zero
+    differences (the t statistic would be infinite, p = 0) are tested by
+    their signs: the exact Wilcoxon signed-rank p-value 2 / 2**n (test
+    `"wilcoxon"`). Differences count as equal when their spread is within
+    1e-6 of `scale` (the float32 rounding of the values they are
+    differences of: accuracies of 2 of 450 images fewer on every seed differ
+    by some 1e-8), else within 1e-9 of their own size.
 
     Args:
         differences: paired differences, one per seed.
         family_size: how many tests Holm will adjust this one with.
         alpha: the level the verdicts use.
+        scale: the size of the values the differences come from (their
+            largest absolute value), for the equality above; `None`: the
+            differences' own.
 
     Returns:
         `(p_value, test)`: `test` is `"wilcoxon"`, `"paired_t"` or `"none"`
@@ -119,15 +171,18 @@ def paired_test(differences, family_size=1, alpha=0.05):
     from scipy import stats
 
     array = _values(differences, "differences")
-    if len(array) < 2:
+    if not can_decide(len(array)):
         return None, "none"
     test = "wilcoxon" if wilcoxon_can_decide(len(array), family_size, alpha) else "paired_t"
     if not np.any(array):
         return 1.0, test
+    tolerance = max(1e-9 * np.max(np.abs(array)), 0.0 if scale is None else 1e-6 * float(scale))
+    if np.ptp(array) <= tolerance:
+        # All n differences of one sign and one size: every signed-rank statistic but the two extremes is
+        # excluded, so the exact two-sided p-value is 2 / 2**n (the sign test's), never 0.
+        return min(1.0, 2.0 / 2.0 ** len(array)), "wilcoxon"
     if test == "wilcoxon":
         return float(stats.wilcoxon(array).pvalue), test
-    if np.all(array == array[0]):
-        return 0.0, test
     return float(stats.ttest_1samp(array, 0.0).pvalue), test
 
 
@@ -162,7 +217,8 @@ def paired_comparison(reference_values, other_values, direction="higher", confid
         A dict: `difference_mean`, `difference_std` (ddof 1), `differences`,
         `ci_low`, `ci_high` (percentile bootstrap interval of the mean
         difference), `confidence`, `resamples`, `p_value`, `test`
-        (`"wilcoxon"`, `"paired_t"` or `"none"`), `test_direction` (+1 when
+        (`"wilcoxon"`, `"paired_t"` or `"none"`: fewer than `MIN_SEEDS`
+        seeds, `p_value` is `None`), `test_direction` (+1 when
         the test leans to the reference, -1 against, 0 neither), `n`,
         `direction`.
 
@@ -181,7 +237,8 @@ def paired_comparison(reference_values, other_values, direction="higher", confid
         raise ValueError(f"`direction` must be one of {list(DIRECTIONS)}. Received: direction={direction!r}")
     differences = (reference - other) * (1.0 if direction == "higher" else -1.0)
     low, high = bootstrap_ci(differences, confidence, resamples, seed)
-    p_value, test = paired_test(differences, family_size, alpha)
+    scale = max(np.max(np.abs(reference)), np.max(np.abs(other))) if len(reference) else None
+    p_value, test = paired_test(differences, family_size, alpha, scale)
     stats = summary(differences)
     return {"difference_mean": stats["mean"], "difference_std": stats["std"], "differences": stats["values"],
             "ci_low": low, "ci_high": high, "confidence": float(confidence), "resamples": int(resamples),
@@ -228,7 +285,10 @@ def verdict(comparison, alpha=0.05):
 
     The side is the mean difference's; it must be the side the test leans to (a Wilcoxon test can
     favour the reference's ranks while one outlying seed turns the mean against it: no verdict then).
+    A comparison of fewer than `MIN_SEEDS` seeds gets `NO_VERDICT` (see `seeds_note`).
     """
+    if not can_decide(comparison.get("n", MIN_SEEDS)):
+        return NO_VERDICT
     p = comparison.get("p_holm")
     side = int(np.sign(comparison["difference_mean"] or 0.0))
     if p is None or p >= alpha or side == 0 or side != comparison.get("test_direction", side):
@@ -257,7 +317,8 @@ def compare_methods(table, reference, direction_of, family="metrics", alpha=0.05
         `{metric: {other_method: comparison}}`: each comparison is the dict of
         `paired_comparison` (differences positive when `reference` is
         better) plus `p_holm` and `verdict` (`"better"`, `"worse"` or
-        `"no significant difference"`, for the reference).
+        `"no significant difference"`, for the reference; `NO_VERDICT` with
+        fewer than `MIN_SEEDS` seeds: then print `seeds_note(n)`).
 
     Example:
 

@@ -98,3 +98,24 @@ def test_labels_outside_the_classes_and_one_hot_rows_are_refused():
         metrics.expected_calibration_error(probabilities, np.eye(3, dtype="float32")[:1])
     with pytest.raises(tf.errors.InvalidArgumentError):
         tf.function(metrics.expected_calibration_error)(probabilities, tf.constant([0, 1, 2, 5, 0, 1, 2, 0]))
+
+
+def test_scores_that_are_not_probabilities_are_refused():
+    """Issue 25 item 8: logits gave an ECE of 3.0 (the docstring promises [0, 1])."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=(32, 5)).astype("float32")
+    labels = rng.integers(0, 5, 32)
+    for bad, what in ((logits, "values in"), (np.full((4, 3), 0.5, "float32"), "row sums"),
+                      (np.array([[1.5], [0.2]], "float32"), "values in")):
+        with pytest.raises(ValueError, match=f"must be class probabilities.*{what}"):
+            metrics.expected_calibration_error(bad, labels[:len(bad)] % bad.shape[-1])
+        with pytest.raises(ValueError, match="must be class probabilities"):
+            metrics.mean_confidence(bad)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must be class probabilities"):
+        tf.function(metrics.expected_calibration_error)(tf.constant(logits), tf.constant(labels))
+    # What a model's head gives from the logits is accepted, and lies in [0, 1].
+    probabilities = tf.nn.softmax(logits)
+    assert 0.0 <= float(metrics.expected_calibration_error(probabilities, labels)) <= 1.0
+    assert 0.0 <= float(tf.function(metrics.mean_confidence)(probabilities)) <= 1.0
+    half = tf.cast(tf.nn.softmax(logits), tf.float16)  # a mixed-precision softmax's row sums are off by ~1e-3
+    metrics.expected_calibration_error(half, labels)

@@ -217,7 +217,7 @@ def test_built_once_per_shape(model, images):
         explainer(images, 1)
     explainer(images[:4], 1)
     explainer(images[:5], 2)
-    traces = explainer._compiled.experimental_get_tracing_count()
+    traces = explainer.tracing_count()
     # int-id targets: one trace for N=6, one for N=4, then a shape-relaxed one.
     assert traces <= 3
 

@@ -226,3 +226,75 @@ def test_metrics_take_the_inpainter_as_their_fill(network):
     everything = fill(images, np.ones_like(maps))
     expected = keras.ops.take_along_axis(classifier(everything), np.argmax(classifier(images), -1)[:, None], 1)
     np.testing.assert_allclose(curves[:, -1], np.asarray(expected)[:, 0], rtol=1e-4, atol=1e-6)
+
+
+def _replace_with_other_weights(path):
+    other = build_inpainter((SIZE, SIZE, 1), filters=4)
+    other.set_weights([w + 0.5 for w in other.get_weights()])
+    other.save(path)
+
+
+def test_a_saved_inpainter_path_is_pinned_to_its_weights(tmp_path):
+    """Issue 25 item 5: a layer saved with fill="inpainter:PATH" stored only the path and silently used
+    another inpainter when the file was replaced."""
+    from keras_edda.methods import Cutout
+
+    path = str(tmp_path / "inpainter.keras")
+    first = build_inpainter((SIZE, SIZE, 1), filters=4)
+    first.save(path)
+    fill = fills.get(f"inpainter:{path}")
+    digest = Inpainter(first).weights_digest()
+    assert fill.config_name == f"inpainter:{path}#sha256={digest}"
+    # The pinned name finds the same weights; saving the same network again keeps the digest.
+    first.save(path)
+    again = fills.get(fill.config_name)
+    images = np.random.default_rng(0).uniform(size=(2, SIZE, SIZE, 1)).astype("float32")
+    masks = square_holes(2, SIZE, SIZE, 6, seed=1)
+    np.testing.assert_array_equal(again(images, masks).numpy(), fill(images, masks).numpy())
+
+    classifier = small_cnn((SIZE, SIZE, 1), 3)
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 1)), Cutout(classifier, fill=f"inpainter:{path}", seed=0),
+                              classifier])
+    model.save(tmp_path / "m.keras")
+    occlusion = Occlusion(classifier, patch_size=4, fill=f"inpainter:{path}")
+    config = occlusion.get_config()
+    assert config["fill"] == fill.config_name
+    loaded = keras.saving.load_model(tmp_path / "m.keras")  # the file is unchanged: loads
+    assert loaded.layers[0].fill == fill.config_name
+
+    _replace_with_other_weights(path)
+    with pytest.raises(ValueError, match="not the one this fill was saved with"):
+        keras.saving.load_model(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="not the one this fill was saved with"):
+        Occlusion(classifier, **config)
+    os.remove(path)
+    with pytest.raises(ValueError, match="No inpainter model file"):
+        Occlusion(classifier, **config)
+
+
+def test_ops_never_imports_inpainting_which_registers_its_fill():
+    """Issue 21's rule: ops does not import inpainting; the inpainter's fill is a registry entry."""
+    import ast
+    import pathlib
+
+    import keras_edda.ops
+
+    for source in pathlib.Path(keras_edda.ops.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(name.startswith("keras_edda.inpainting") for name in names), source.name
+    from keras_edda.inpainting import fill as fill_module
+
+    assert fills.SCHEMES["inpainter"] is fill_module._load_scheme
+    with pytest.raises(ValueError, match="fill scheme 'painter'.*Received: fill='painter:x.keras'"):
+        fills.get("painter:x.keras")
+    # Any module can add a scheme the same way.
+    fills.register_scheme("test_grey", lambda level, **kwargs: fills.constant_fill(float(level)))
+    try:
+        filled = fills.fill_masked(np.zeros((1, 4, 4, 1), "float32"), np.ones((1, 4, 4, 1), "float32"),
+                                   fills.get("test_grey:0.25"))
+        np.testing.assert_allclose(filled.numpy(), 0.25)
+        assert fills.config_name("test_grey:0.25") == "test_grey:0.25"
+    finally:
+        del fills.SCHEMES["test_grey"]

@@ -1,5 +1,7 @@
 """Meaningful perturbation: a known square, a numpy TV reference, fills, graphs, errors."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -88,3 +90,49 @@ def test_bad_input_gets_clear_errors(model, images):
         MeaningfulPerturbation(model, learning_rate=0)
     with pytest.raises(ValueError, match="l1=-1"):
         MeaningfulPerturbation(model, l1=-1)
+
+
+def scaled_square_model_and_images(size, scale=1.0):
+    """`square_model_and_images` at another image size; `scale` multiplies the logits."""
+    square = np.zeros((size, size), "float32")
+    a = size // 4
+    square[a:a + 3 * size // 8, a + size // 8:a + size // 2] = 1.0
+    kernel = np.zeros((size * size, 2), "float32")
+    kernel[:, 0] = scale * 0.2 * 36 / square.sum() * square.ravel()
+    model = keras.Sequential([keras.Input((size, size, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.layers[-1].set_weights([kernel, np.array([0.0, 3.6 * scale], "float32")])
+    rng = np.random.default_rng(0)
+    images = (rng.uniform(0, 0.3, (2, size, size, 1)) + 0.7 * square[None, :, :, None]).astype("float32")
+    return model, images, square > 0
+
+
+@pytest.mark.parametrize("size", [16, 32])
+def test_the_defaults_find_the_square_at_small_image_sizes(size):
+    """Issue 25 item 11: with its defaults the map was 1.0 (16 px) or nearly constant (32 px) everywhere."""
+    model, images, square = scaled_square_model_and_images(size)
+    explainer = MeaningfulPerturbation(model)
+    assert explainer._mask_shape(size, size) == (8, 8)
+    maps = explainer(images, targets=0).numpy()
+    for saliency in maps[..., 0]:
+        assert saliency.std() > 0.2  # not constant
+        top = saliency >= np.sort(saliency.ravel())[-square.sum()]
+        assert (top & square).sum() / (top | square).sum() >= 0.7
+    assert MeaningfulPerturbation(model)._mask_shape(224, 224) == (28, 28)  # Agarwal & Nguyen's at 224 px
+    assert MeaningfulPerturbation(model)._mask_shape(4, 6) == (4, 6)
+
+
+def test_a_mask_that_never_moves_is_warned_about():
+    """Issue 25 item 11: a saturated class probability has no gradient: the map was all zero, silently."""
+    model, images, _ = scaled_square_model_and_images(16, scale=200.0)
+    assert np.all(model.predict(images, verbose=0)[:, 0] == 1.0)  # p = 1 in float32
+    explainer = MeaningfulPerturbation(model, steps=5)
+    with pytest.warns(UserWarning, match="mask never moved for 2 of 2 images"):
+        maps = explainer(images, targets=0).numpy()
+    np.testing.assert_array_equal(maps, 0.0)
+    with pytest.warns(UserWarning, match="never moved"):
+        explainer.explain_with_scores(images, targets=0)
+    moving, _, _ = scaled_square_model_and_images(16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MeaningfulPerturbation(moving, steps=5)(images, targets=0)

@@ -11,7 +11,13 @@ from conftest import random_images, small_cnn
 from keras_edda import explainers, metrics
 from keras_edda.layers import EDDA
 
-SIZED = {"grad_cam": {}, "saliency": {}, "occlusion": {"patch_size": 4}}
+SIZED = {"grad_cam": {}, "saliency": {}, "occlusion": {"patch_size": 4},
+         # Issue 25 item 14: these crashed at a second size (sizes read as None after a retrace).
+         "smoothgrad": {"samples": 3, "seed": 1}, "lime": {"num_samples": 16, "grid_size": 4, "seed": 1},
+         "meaningful_perturbation": {"steps": 3}, "dance": {"patch_size": 4}}
+# Small settings for the NaN test; registered explainers not listed here are built with their defaults
+# (the check runs before any of their work).
+LIGHT = {**SIZED, "integrated_gradients": {"steps": 4}, "random": {"seed": 0}}
 
 
 def any_size_cnn():
@@ -110,3 +116,42 @@ def test_the_edda_layer_trains_under_xla():
     for trained, expected in zip(classifier.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(trained, expected, rtol=1e-3, atol=1e-4)
     assert not np.allclose(classifier.get_weights()[0], initial[0])  # it trained
+
+
+@pytest.mark.parametrize("name", sorted(explainers.EXPLAINERS))
+def test_every_explainer_refuses_images_with_nan_or_inf(name):
+    """Issue 25 item 10: one NaN pixel gave finite maps (all zero for SmoothGrad and DANCE)."""
+    model = small_cnn((16, 16, 3), num_classes=4)
+    explainer = explainers.get(name, model, **LIGHT.get(name, {}))
+    images = random_images(2, (16, 16, 3))
+    for bad in (np.nan, np.inf):
+        broken = images.copy()
+        broken[1, 3, 5, 0] = bad
+        with pytest.raises(ValueError, match="`images` contains NaN or Inf"):
+            explainer(broken, targets=1)
+        with pytest.raises(ValueError, match="`images` contains NaN or Inf"):
+            explainer.explain_with_scores(broken)
+        # Inside a graph: an assertion of the same message.
+        with pytest.raises(tf.errors.InvalidArgumentError, match="`images` contains NaN or Inf"):
+            tf.function(lambda x: explainer(x, targets=1))(tf.constant(broken))
+    assert explainer(images, targets=1).shape == (2, 16, 16, 1)
+
+
+def test_fgsm_refuses_images_outside_the_pixel_range():
+    """Issue 25 item 9: [0, 255] or [-1, 1] images were clipped to (0, 1) and scored clipped, even at eps 0."""
+    model = small_cnn((16, 16, 3), num_classes=4)
+    images = random_images(4, (16, 16, 3))
+    labels = np.arange(4) % 4
+    clean = float(metrics.fgsm_accuracy(model, images, labels, 0.0))
+    predicted = np.argmax(model.predict(images, verbose=0), -1)
+    assert clean == pytest.approx(np.mean(predicted == labels))  # eps 0 in range: the clean accuracy
+    for scaled, pixel_range in ((images * 255.0, (0.0, 1.0)), (images * 2.0 - 1.0, (0.0, 1.0)),
+                                (images * 255.0, (-1.0, 1.0))):
+        with pytest.raises(ValueError, match=r"`images` must lie in `pixel_range`.*pixel_range=\("):
+            metrics.fgsm_accuracy(model, scaled, labels, 0.0, pixel_range)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="must lie in `pixel_range`"):
+            tf.function(lambda x, r=pixel_range: metrics.fgsm_images(model, x, labels, 0.0, r))(
+                tf.constant(scaled))
+    # The same images with their own range are accepted; eps 0 leaves them unchanged.
+    shifted = metrics.fgsm_images(model, images * 255.0, labels, 0.0, (0.0, 255.0))
+    np.testing.assert_array_equal(shifted.numpy(), images * 255.0)

@@ -65,9 +65,41 @@ def test_degenerate_differences_are_handled():
     assert zeros_wilcoxon["p_value"] == 1.0 and zeros_wilcoxon["test"] == "wilcoxon"
     single = statistics.paired_comparison([0.9], [0.8])
     assert single["test"] == "none" and single["p_value"] is None and single["ci_low"] is None
-    assert statistics.verdict({**single, "p_holm": None}) == "no significant difference"
+    assert statistics.verdict({**single, "p_holm": None}) == statistics.NO_VERDICT
+    # Equal differences: the exact signed-rank (sign-test) p-value 2 / 2**3, not the t-test's 0.
     constant = statistics.paired_comparison([1.5, 2.5, 3.5], [1.0, 2.0, 3.0])
-    assert constant["p_value"] == 0.0 and constant["test"] == "paired_t"
+    assert constant["p_value"] == pytest.approx(0.25) and constant["test"] == "wilcoxon"
+
+
+def test_two_seeds_give_intervals_and_no_verdicts():
+    """Issue 25 item 6: 2 seeds, 2 of 450 test images worse on each, were reported 'worse, p=0.000'."""
+    edda = [float(np.float32(430 / 450)), float(np.float32(441 / 450))]
+    none = [float(np.float32(432 / 450)), float(np.float32(443 / 450))]
+    result = statistics.compare_methods({"edda": {"accuracy": edda}, "none": {"accuracy": none}}, "edda",
+                                        {"accuracy": "higher"})
+    cell = result["accuracy"]["none"]
+    assert cell["p_value"] is None and cell["p_holm"] is None and cell["test"] == "none"
+    assert cell["verdict"] == statistics.NO_VERDICT
+    assert cell["difference_mean"] == pytest.approx(-2 / 450, rel=1e-4)
+    assert cell["ci_low"] is not None and cell["ci_low"] <= cell["difference_mean"] <= cell["ci_high"]
+    assert statistics.MIN_SEEDS == 3
+    assert not statistics.can_decide(2) and statistics.can_decide(3)
+    note = statistics.seeds_note(2)
+    assert "2 seeds" in note and "at least 3 seeds" in note and statistics.seeds_note(3) is None
+
+
+@pytest.mark.parametrize("seeds", [3, 5, 8])
+def test_a_constant_difference_never_gives_p_zero(seeds):
+    # The same 2 of 450 images on every seed, with the float error of float32 accuracies in the differences.
+    rng = np.random.default_rng(seeds)
+    none = rng.integers(400, 440, seeds)
+    edda = [float(np.float32((k - 2) / 450)) for k in none]
+    comparison = statistics.paired_comparison(edda, [float(np.float32(k / 450)) for k in none], "higher")
+    assert comparison["p_value"] == pytest.approx(2 / 2 ** seeds) and comparison["p_value"] > 0
+    assert comparison["test"] == "wilcoxon" and comparison["test_direction"] == -1
+    # Holm over one test: a verdict only when the signs alone are significant (8 seeds: p = 0.0078).
+    expected = "worse" if 2 / 2 ** seeds < 0.05 else "no significant difference"
+    assert statistics.verdict({**comparison, "p_holm": comparison["p_value"]}) == expected
 
 
 def test_holm_against_a_hand_computed_example():

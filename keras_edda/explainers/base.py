@@ -7,7 +7,7 @@ from keras_edda.explainers import capture as capture_lib
 from keras_edda.explainers import heads as heads_lib
 from keras_edda.explainers import targets as targets_lib
 from keras_edda.ops.batching import map_rows
-from keras_edda.ops.layout import from_channels_last
+from keras_edda.ops.layout import from_channels_last, spatial_axes
 
 
 class ModelInspection:
@@ -74,8 +74,20 @@ class Explainer:
 
     Raises:
         ValueError: for images that do not fit the sizes the model's input
-            fixes, and for an empty batch (N = 0): there are no empty maps.
+            fixes, for an empty batch (N = 0): there are no empty maps, and
+            for images holding NaN or Inf (inside a graph: an
+            `InvalidArgumentError` with the same message), which would
+            otherwise give finite but meaningless maps. The check is one
+            `reduce_all(is_finite)` per call, here for every explainer.
+
+    Every image size gets compiled functions of its own, so a model of
+    dynamic input size can be explained at several sizes with one explainer
+    (a function retraced for a second size would see the size as unknown).
     """
+
+    # Whether the maps carry a sign (evidence for and against the class: Integrated Gradients, LIME,
+    # Occlusion's score drops); draw them with `keras_edda.ops.overlay.overlay(..., signed=True)`.
+    signed_maps = False
 
     def __init__(self, model, batch_size=None, use_logits=True, data_format=None):
         self.model = _checks.check_model(model)
@@ -91,8 +103,8 @@ class Explainer:
         self._inspection = None
         self.head = None
         self._logits_tap = None
-        self._compiled = self._compile(self._explain)
-        self._compiled_with_scores = self._compile(self._explain_with_scores)
+        # (method name, image size) -> its tf.function; see `_compiled_for`.
+        self._functions = {}
         if self._known_input_shape() is not None:
             self.inspect(tf.zeros(self._known_input_shape()))
 
@@ -147,7 +159,8 @@ class Explainer:
 
     def __call__(self, images, targets=None):
         """Maps of `images` for `targets` (see the class docstring)."""
-        return self._compiled(*self._standardize(images, targets))
+        images, targets = self._standardize(images, targets)
+        return self._compiled_for(self._explain, images)(images, targets)
 
     explain = __call__
 
@@ -162,13 +175,17 @@ class Explainer:
         Returns:
             `(maps, scores)`: maps as from `__call__`, float32 scores (N, C).
         """
-        return self._compiled_with_scores(*self._standardize(images, targets))
+        images, targets = self._standardize(images, targets)
+        return self._compiled_for(self._explain_with_scores, images)(images, targets)
 
     def _standardize(self, images, targets):
         images = _checks.check_images(images, "images")
         _checks.check_image_shape(images, self.model, "images")
         if images.dtype != tf.float32:
             images = tf.cast(images, tf.float32)
+        # NaN or Inf pixels give finite, meaningless maps (Grad-CAM, Occlusion, LIME ...) or all-zero ones
+        # (SmoothGrad, DANCE): refused once here for every explainer.
+        images = _checks.assert_all_finite(images, "images")
         self.inspect(images)
         num_images = images.shape[0]
         if num_images is None:
@@ -181,11 +198,29 @@ class Explainer:
                 images = tf.identity(images)
         return images, targets
 
+    def _compiled_for(self, method, images):
+        """The compiled `method` for the spatial size of `images` (made on first use).
+
+        One function per image size, as the metrics do
+        (`keras_edda.metrics.base.Metric._compiled_for`): a function retraced
+        for a second size would see the size as unknown (`None`), and the
+        explainers size masks, grids, noise and segments from it. Each
+        function is traced once per input signature (None / int ids /
+        weights targets, batch size relaxed).
+        """
+        size = tuple(images.shape[axis] for axis in spatial_axes(self.data_format))
+        key = (method.__name__, size)
+        if key not in self._functions:
+            self._functions[key] = self._compile(method)
+        return self._functions[key]
+
+    def tracing_count(self):
+        """How many times the explainer's compiled functions were traced, all sizes together."""
+        return sum(function.experimental_get_tracing_count() for function in self._functions.values())
+
     def _compile(self, method):
-        # A function of its own per explainer, traced once per input
-        # signature (None / int ids / weights targets).
-        def explain(images, targets):
-            return method(images, targets)
+        def explain(*args):
+            return method(*args)
 
         explain.__name__ = f"{type(self).__name__}{method.__name__}"
         return tf.function(explain, reduce_retracing=True)

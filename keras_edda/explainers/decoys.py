@@ -173,7 +173,6 @@ class Decoys(Explainer):
                 "data_format": data_format, **self.base_kwargs})
         self.base = base
         super().__init__(model, batch_size, use_logits, data_format)
-        self._compiled_decoys = tf.function(self._decoys, reduce_retracing=True)
 
     def inspect(self, images):
         self.base.inspect(images)
@@ -202,7 +201,7 @@ class Decoys(Explainer):
             inputs; `__call__` never keeps them all.
         """
         images, _ = self._standardize(images, None)
-        return self._compiled_decoys(images)
+        return self._compiled_for(self._decoys, images)(images)
 
     def _prepare(self, images):
         height, width = spatial_size(images, self.data_format)

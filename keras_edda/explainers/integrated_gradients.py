@@ -68,6 +68,8 @@ class IntegratedGradients(Explainer):
     ```
     """
 
+    signed_maps = True
+
     def __init__(self, model, steps=32, baseline=0.0, method="trapezoid",
                  batch_size=256, use_logits=True, data_format=None):
         self.steps = _checks.check_positive_int(steps, "steps")

@@ -130,6 +130,8 @@ class Lime(Explainer):
     ```
     """
 
+    signed_maps = True
+
     def __init__(self, model, num_samples=500, segments="grid", grid_size=8, slic_options=None,
                  fill=0.0, kernel_width=0.25, alpha=1.0, seed=0, batch_size=512,
                  use_logits=True, data_format=None):
@@ -239,7 +241,7 @@ class Lime(Explainer):
             "segments": self.segments if isinstance(self.segments, str) else "callable",
             "grid_size": self.grid_size,
             "slic_options": self.slic_options,
-            "fill": fills.config_name(self.fill),
+            "fill": fills.config_name(self.fill, self._fill_fn),
             "kernel_width": self.kernel_width,
             "alpha": self.alpha,
             "seed": self.seed,

@@ -1,6 +1,7 @@
 """Meaningful perturbation (Fong & Vedaldi, ICCV 2017), batched in-graph."""
 
 import numbers
+import warnings
 
 import tensorflow as tf
 
@@ -13,6 +14,12 @@ from keras_edda.ops import fills
 from keras_edda.ops.layout import from_channels_last, spatial_size
 
 MASK_FREE_FILLS = ("constant", "mean", "blur")
+# The default mask has at least this many cells a side (or the image's side, if smaller): image side / 8 gave
+# a 2x2 mask at 16 px and a 4x4 one at 32 px, and constant maps.
+MIN_MASK_SIDE = 8
+# The default area weight: deleting the whole image costs this much probability whatever the mask's resolution
+# (0.01 per cell of an 8x8 mask). A fixed 1e-4 per cell made deleting everything nearly free on small masks.
+AREA_COST = 0.64
 
 
 def total_variation(masks, beta=3.0):
@@ -50,9 +57,16 @@ class MeaningfulPerturbation(Explainer):
         model: the `keras.Model` to explain.
         steps: Adam iterations (300).
         mask_size: int or (rows, cols) of the optimised mask; default: the
-            image side / 8 (28 for 224 px, Agarwal & Nguyen), at least 1.
+            image side / 8 (28 for 224 px, Agarwal & Nguyen), at least
+            `MIN_MASK_SIDE` = 8 (or the image side when smaller): 8 x 8 at
+            16 to 64 px.
         learning_rate: Adam's step (0.1).
-        l1: weight of the deleted area, sum over mask cells (1e-4).
+        l1: weight of the deleted area, per mask cell (the term is the sum
+            over cells); `None` (default): `AREA_COST / cells` = 0.64 / cells,
+            so deleting the whole image costs 0.64 of probability at every
+            mask resolution (0.01 per cell of an 8x8 mask, 8.2e-4 of a
+            28x28 one). The former fixed 1e-4 made deletion nearly free on
+            small masks: the map was 1 everywhere at 16 px.
         tv: weight of the total variation (1e-2).
         beta: exponent of the total variation (3).
         fill: what a deleted pixel becomes: a fill name, number or callable
@@ -68,9 +82,13 @@ class MeaningfulPerturbation(Explainer):
     ```python
     maps = MeaningfulPerturbation(model, steps=300, batch_size=64)(images)
     ```
+
+    A mask that never moves (all-zero maps: the class probability is
+    saturated, so it has no gradient, or the fill deletes nothing) gets a
+    warning when the explainer is called eagerly.
     """
 
-    def __init__(self, model, steps=300, mask_size=None, learning_rate=0.1, l1=1e-4, tv=1e-2,
+    def __init__(self, model, steps=300, mask_size=None, learning_rate=0.1, l1=None, tv=1e-2,
                  beta=3.0, fill="blur", batch_size=64, use_logits=True, data_format=None):
         self.steps = _checks.check_positive_int(steps, "steps")
         if mask_size is None:
@@ -79,13 +97,15 @@ class MeaningfulPerturbation(Explainer):
             self.mask_size = tuple(_checks.check_positive_int(v, "mask_size") for v in mask_size)
         else:
             self.mask_size = (_checks.check_positive_int(mask_size, "mask_size"),) * 2
-        for name, value, low in (("learning_rate", learning_rate, 0), ("l1", l1, None),
+        for name, value, low in (("learning_rate", learning_rate, 0), ("l1", 0.0 if l1 is None else l1, None),
                                  ("tv", tv, None), ("beta", beta, 0)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-                    value > 0 if low is not None else value >= 0):
+                    value > 0 if low is not None else value >= 0) or value == float("inf"):
                 kind = "positive" if low is not None else "non-negative"
-                raise ValueError(f"`{name}` must be a {kind} number. Received: {name}={value!r}")
-        self.learning_rate, self.l1, self.tv, self.beta = map(float, (learning_rate, l1, tv, beta))
+                shown = l1 if name == "l1" else value
+                raise ValueError(f"`{name}` must be a finite {kind} number. Received: {name}={shown!r}")
+        self.learning_rate, self.tv, self.beta = map(float, (learning_rate, tv, beta))
+        self.l1 = None if l1 is None else float(l1)
         self.fill = fill
         self._fill_fn = fills.get(fill, data_format=data_format)
         # These fills ignore the mask: computed once per image instead of once per step.
@@ -94,7 +114,7 @@ class MeaningfulPerturbation(Explainer):
 
     def _mask_shape(self, height, width):
         if self.mask_size is None:
-            return max(1, round(height / 8)), max(1, round(width / 8))
+            return tuple(max(round(side / 8), min(side, MIN_MASK_SIDE)) for side in (height, width))
         if self.mask_size[0] > height or self.mask_size[1] > width:
             raise ValueError(
                 "`mask_size` must not be larger than the image. Received: "
@@ -117,6 +137,36 @@ class MeaningfulPerturbation(Explainer):
             probability = self._probabilities(scores)[:, 0]
             return tf.where(weights[:, 0] > 0, probability, 1.0 - probability)
         return explained_score(weights, self._probabilities(scores))
+
+    def __call__(self, images, targets=None):
+        maps = super().__call__(images, targets)
+        self._warn_if_unmoved(maps)
+        return maps
+
+    explain = __call__
+
+    def explain_with_scores(self, images, targets=None):
+        maps, scores = super().explain_with_scores(images, targets)
+        self._warn_if_unmoved(maps)
+        return maps, scores
+
+    def _warn_if_unmoved(self, maps):
+        """Warns (eagerly) when some images' masks never moved: their maps are all 0."""
+        if not tf.executing_eagerly():
+            return
+        unmoved = int(tf.reduce_sum(tf.cast(tf.reduce_all(tf.equal(maps, 0.0), axis=(1, 2, 3)), tf.int32)))
+        if unmoved:
+            warnings.warn(
+                f"MeaningfulPerturbation: the mask never moved for {unmoved} of {maps.shape[0]} images (their "
+                "maps are all 0). Either the explained class probability is saturated (p = 1 in float32: no "
+                "gradient) or deleting under this fill changes nothing (e.g. a blur of a large, smooth "
+                "object). Explain another target, use a fill that removes more (0.0), or a less confident "
+                "model.", stacklevel=2)
+
+    def _area_weight(self, mask_shape):
+        if self.l1 is not None:
+            return self.l1
+        return AREA_COST / float(mask_shape[0] * mask_shape[1])
 
     def explain_batch(self, images, targets):
         height, width = spatial_size(images, self.data_format)
@@ -153,6 +203,7 @@ class MeaningfulPerturbation(Explainer):
         num_images = tf.shape(images)[0]
         reference = tf.stop_gradient(self._reference(images, image_size))
         masks = tf.ones(tf.stack([num_images, mask_shape[0], mask_shape[1], 1]))
+        l1 = self._area_weight(mask_shape)
         beta1, beta2, epsilon = 0.9, 0.999, 1e-8
 
         def loss_fn(masks):
@@ -166,7 +217,7 @@ class MeaningfulPerturbation(Explainer):
             scores, _ = self.scores(images * keep + filled * (1 - keep))
             probability = self._class_probability(weights, scores)
             area = tf.reduce_sum(tf.abs(1.0 - masks), axis=(1, 2, 3))
-            return tf.reduce_sum(self.l1 * area + self.tv * total_variation(masks, self.beta) + probability)
+            return tf.reduce_sum(l1 * area + self.tv * total_variation(masks, self.beta) + probability)
 
         def step(i, masks, first, second):
             with tf.GradientTape() as tape:
@@ -193,6 +244,6 @@ class MeaningfulPerturbation(Explainer):
             "l1": self.l1,
             "tv": self.tv,
             "beta": self.beta,
-            "fill": fills.config_name(self.fill),
+            "fill": fills.config_name(self.fill, self._fill_fn),
             **super().get_config(),
         }

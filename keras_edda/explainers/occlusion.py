@@ -64,6 +64,8 @@ class Occlusion(Explainer):
     ```
     """
 
+    signed_maps = True
+
     def __init__(self, model, patch_size=4, stride=None, fill=0.0,
                  batch_size=512, use_logits=True, data_format=None):
         self.patch_size = _pair(patch_size, "patch_size")
@@ -124,6 +126,6 @@ class Occlusion(Explainer):
         return {
             "patch_size": self.patch_size,
             "stride": self.stride,
-            "fill": fills.config_name(self.fill),
+            "fill": fills.config_name(self.fill, self._fill_fn),
             **super().get_config(),
         }

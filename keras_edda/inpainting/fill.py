@@ -1,11 +1,14 @@
 """The learned inpainter as a fill: x * (1 - m) + G(x, m) * m."""
 
+import hashlib
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_edda import _checks
+from keras_edda.ops import fills
 from keras_edda.ops.batching import map_rows
 from keras_edda.ops.layout import from_channels_last, to_channels_last
 
@@ -38,7 +41,10 @@ class Inpainter(keras.layers.Layer):
     Lime as LIME-G, MeaningfulPerturbation as MP-G, the EDDA settings, the
     metrics), and runs in the graph on whole batches. It is also a Keras
     layer: a model or layer that holds it saves and loads it (weights
-    included) in `.keras` files. `fill="inpainter:path.keras"` loads one.
+    included) in `.keras` files. `fill="inpainter:path.keras"` loads one;
+    configs store that name pinned to the network's weights
+    (`"inpainter:path.keras#sha256=..."`, see `weights_digest`), and loading
+    a config whose file was replaced since is refused.
 
     Args:
         model: a network with inputs `[images (N, H, W, C), mask (N, H, W, 1)]`
@@ -73,14 +79,45 @@ class Inpainter(keras.layers.Layer):
         self.__name__ = f"Inpainter({model.name})"
 
     @classmethod
-    def load(cls, path, batch_size=None, data_format=None):
-        """An `Inpainter` of the network saved at `path` (a `.keras` file)."""
+    def load(cls, path, batch_size=None, data_format=None, sha256=None):
+        """An `Inpainter` of the network saved at `path` (a `.keras` file).
+
+        Args:
+            path: the `.keras` file.
+            batch_size, data_format: as for the constructor.
+            sha256: the expected `weights_digest`, if any: a network with
+                other weights (the file was replaced) is refused.
+
+        Returns:
+            An `Inpainter` whose `config_name` is
+            `"inpainter:<path>#sha256=<digest>"`.
+        """
         if not isinstance(path, str) or not os.path.isfile(path):
             raise ValueError(f"No inpainter model file at this path. Received: path={path!r}")
         model = keras.saving.load_model(path, compile=False)
-        if isinstance(model, Inpainter):
-            return model
-        return cls(model, batch_size=batch_size, data_format=data_format)
+        inpainter = model if isinstance(model, Inpainter) else cls(
+            model, batch_size=batch_size, data_format=data_format)
+        digest = inpainter.weights_digest()
+        if sha256 is not None and digest != sha256:
+            raise ValueError(
+                "The inpainter file is not the one this fill was saved with: its weights' SHA-256 is "
+                f"{digest}, the saved fill names {sha256} (the file was replaced since). Restore the file, or "
+                f"build the layer again with the new inpainter. Received: path={path!r}")
+        inpainter.config_name = f"inpainter:{path}#sha256={digest}"
+        return inpainter
+
+    def weights_digest(self):
+        """SHA-256 (hex) of the network's weights: shapes, dtypes and values, in order.
+
+        Independent of the file (a network saved twice has one digest) and
+        of the layers' names.
+        """
+        digest = hashlib.sha256()
+        for weight in self.model.weights:
+            value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+            digest.update(f"{value.dtype.str}{value.shape}".encode())
+            digest.update(value.tobytes())
+        return digest.hexdigest()
 
     def build(self, *shapes):
         self.built = True
@@ -117,3 +154,16 @@ class Inpainter(keras.layers.Layer):
         config = dict(config)
         config["model"] = keras.saving.deserialize_keras_object(config["model"])
         return cls(**config)
+
+
+PIN = "#sha256="
+
+
+def _load_scheme(argument, data_format=None, **kwargs):
+    """`"inpainter:PATH"` or `"inpainter:PATH#sha256=DIGEST"` (pinned, as configs store it)."""
+    path, _, digest = argument.rpartition(PIN) if PIN in argument else (argument, "", None)
+    return Inpainter.load(path, data_format=data_format, sha256=digest)
+
+
+# The learned inpainter registers its fill with the ops fill registry: ops never imports inpainting.
+fills.register_scheme("inpainter", _load_scheme)

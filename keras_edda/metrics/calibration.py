@@ -18,10 +18,43 @@ def _check_probabilities(probabilities):
             "`probabilities` must have shape (N, C). "
             f"Received: probabilities.shape={probabilities.shape}")
     probabilities = tf.cast(probabilities, tf.float32)
+    probabilities = _assert_probabilities(probabilities)
     if probabilities.shape[-1] == 1:
         # A single sigmoid output is the probability of class 1.
         probabilities = tf.concat([1.0 - probabilities, probabilities], axis=-1)
     return probabilities
+
+
+# Slack of the probability check: float32 rounding of [0, 1], and the row sums of a float16 softmax.
+_RANGE_SLACK = 1e-6
+_SUM_SLACK = 1e-2
+
+
+def _assert_probabilities(probabilities):
+    """Refuses scores that are not probabilities (logits gave an ECE of 3.0).
+
+    Every value must lie in [0, 1] and, for more than one column, every row
+    must sum to 1 (a softmax output): eagerly a `ValueError`, in a graph an
+    assertion with the same message.
+    """
+    low, high = tf.reduce_min(probabilities), tf.reduce_max(probabilities)
+    in_range = (low >= -_RANGE_SLACK) & (high <= 1.0 + _RANGE_SLACK)
+    sums = tf.reduce_sum(probabilities, axis=-1)
+    if probabilities.shape[-1] == 1:
+        sums = tf.ones_like(sums)
+    worst_sum = tf.reduce_max(tf.abs(sums - 1.0))
+    valid = in_range & (worst_sum <= _SUM_SLACK)
+    message = ("`probabilities` must be class probabilities: values in [0, 1] and rows that sum to 1 (a "
+               "softmax output), or one column of sigmoid probabilities. For logits, apply a softmax "
+               "(sigmoid) first, as `keras_edda.explainers.heads.describe(model, images).probabilities` "
+               "does.")
+    if tf.executing_eagerly():
+        if not bool(valid):
+            raise ValueError(f"{message} Received: probabilities with values in [{float(low):.4g}, "
+                             f"{float(high):.4g}] and row sums up to {float(worst_sum):.4g} away from 1")
+        return probabilities
+    with tf.control_dependencies([tf.debugging.Assert(valid, [message, low, high, worst_sum])]):
+        return tf.identity(probabilities)
 
 
 def _labels_as_classes(labels, probabilities):
@@ -52,10 +85,16 @@ def mean_confidence(probabilities):
 
     Args:
         probabilities: float class probabilities (N, C), or (N, 1) for a
-            single sigmoid output (the probability of class 1).
+            single sigmoid output (the probability of class 1). Scores
+            that are not probabilities (logits: values outside [0, 1], or
+            rows not summing to 1 within 0.01) are refused.
 
     Returns:
         float32 scalar tensor.
+
+    Raises:
+        ValueError: for scores that are not probabilities (inside a graph:
+            an `InvalidArgumentError`).
 
     Example:
 
@@ -79,7 +118,10 @@ def expected_calibration_error(probabilities, labels, num_bins=15):
 
     Args:
         probabilities: float class probabilities (N, C), or (N, 1) for a
-            single sigmoid output (the probability of class 1).
+            single sigmoid output (the probability of class 1). Scores
+            that are not probabilities (logits: values outside [0, 1], or
+            rows not summing to 1 within 0.01) are refused: an ECE of
+            logits is not a calibration error.
         labels: int class indices (N,) in [0, C) (C = 2 for a sigmoid
             output) or one-hot / soft labels (N, C) (their argmax).
         num_bins: number of bins (default 15).

@@ -2,6 +2,7 @@
 2022): remove pixels in order of relevance, impute them by noisy linear
 imputation, and follow the model's probability and accuracy."""
 
+import math
 import numbers
 
 import tensorflow as tf
@@ -65,7 +66,7 @@ class ROAD(CausalMetric):
         percentages: increasing percentages of pixels to remove, each in
             (0, 100).
         noise: standard deviation of the imputation noise, in the images'
-            units (default 0.01, as in the paper for [0, 1] images).
+            units (default 0.01, as in the paper for [0, 1] images); finite.
         fill: `"noisy_linear"` (default), or any other fill (a number, a
             fill name or a callable `fill(images, mask) -> images`); then
             `noise` is not used.
@@ -94,8 +95,9 @@ class ROAD(CausalMetric):
         data_format = _checks.standardize_data_format(data_format)
         order = _checks.check_choice(order, "order", ("morf", "lerf"))
         percentages = _check_percentages(percentages)
-        if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
-            raise ValueError(f"`noise` must be a number >= 0. Received: noise={noise!r}")
+        if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0 <= noise < math.inf:
+            # Infinite noise imputes infinities: every score was NaN.
+            raise ValueError(f"`noise` must be a finite number >= 0. Received: noise={noise!r}")
         if isinstance(fill, str) and fill == "noisy_linear":
             fill_fn = fills.noisy_linear_fill(noise=float(noise), seed=seed, data_format=data_format)
         else:
@@ -133,6 +135,6 @@ class ROAD(CausalMetric):
 
     def get_config(self):
         config = {"order": self.order, "percentages": list(self.percentages), "noise": self.noise,
-                  "fill": fills.config_name(self.fill), "seed": self.seed, **super().get_config()}
+                  "fill": fills.config_name(self.fill, self._fill_fn), "seed": self.seed, **super().get_config()}
         del config["steps"], config["normalize"]
         return config

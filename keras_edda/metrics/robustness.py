@@ -62,6 +62,22 @@ def _compiled_attack(model, images):
     return _COMPILED[model]
 
 
+def _check_pixel_range(images, low, high):
+    """Refuses images outside `pixel_range`: the attack clips to it, so they would be scored clipped."""
+    slack = 1e-6 * (high - low)
+    smallest, largest = tf.reduce_min(images), tf.reduce_max(images)
+    inside = (smallest >= low - slack) & (largest <= high + slack)
+    message = ("`images` must lie in `pixel_range` (the attacked images are clipped to it, so images outside "
+               "it would be scored after clipping, even at epsilon=0): pass the range of the model's inputs.")
+    if tf.executing_eagerly():
+        if not bool(inside):
+            raise ValueError(f"{message} Received: images with values in [{float(smallest):.4g}, "
+                             f"{float(largest):.4g}], pixel_range={(low, high)}")
+        return images
+    with tf.control_dependencies([tf.debugging.Assert(inside, [message, smallest, largest])]):
+        return tf.identity(images)
+
+
 def fgsm_images(model, images, labels, epsilon=4 / 255, pixel_range=(0.0, 1.0), batch_size=None):
     """Adversarial images by one signed-gradient step (FGSM).
 
@@ -76,11 +92,17 @@ def fgsm_images(model, images, labels, epsilon=4 / 255, pixel_range=(0.0, 1.0), 
         images: float images (N, H, W, C) (or (N, C, H, W)).
         labels: int class ids (N,).
         epsilon: the step in [0, 1] pixel space (4/255, ExCon's).
-        pixel_range: `(low, high)` of the model's inputs.
+        pixel_range: `(low, high)` of the model's inputs; the images must
+            lie in it (e.g. [0, 255] or [-1, 1] images need
+            `pixel_range=(0, 255)` or `(-1, 1)`).
         batch_size: most images per forward/backward call (`None`: all).
 
     Returns:
         float32 images of the shape of `images`.
+
+    Raises:
+        ValueError: for images outside `pixel_range` (inside a graph: an
+            `InvalidArgumentError`), which the attack would clip into it.
 
     Example:
 
@@ -93,6 +115,7 @@ def fgsm_images(model, images, labels, epsilon=4 / 255, pixel_range=(0.0, 1.0), 
     labels = tf.cast(_checks.check_class_ids(labels, images, "images", "image"), tf.int32)
     epsilon, (low, high) = _check_settings(epsilon, pixel_range)
     batch_size = _checks.check_positive_int(batch_size, "batch_size", allow_none=True)
+    images = _check_pixel_range(images, low, high)
     step = tf.constant(epsilon * (high - low), tf.float32)
     return _compiled_attack(model, images)(images, labels, step, tf.constant(low), tf.constant(high), batch_size)
 

@@ -199,14 +199,59 @@ from keras_edda.ops.noisy_linear import noisy_linear_fill  # noqa: E402
 register("noisy_linear")(lambda data_format=None, seed=None, **kwargs: noisy_linear_fill(seed=seed,
                                                                                         data_format=data_format))
 
+# "scheme:argument" fills, e.g. "inpainter:path.keras": scheme -> loader(argument, data_format=..., seed=...).
+SCHEMES = {}
+# The pinned name (`config_name`) of each scheme fill `get` made, by the name it was given: `pin` reads it
+# when a config is written (a layer's get_config), where loading the file again would run a model load inside
+# Keras' model saving.
+_PINNED = {}
+
+
+def register_scheme(scheme, loader):
+    """Registers fills named `"scheme:argument"`, e.g. `"inpainter:path.keras"`.
+
+    The module that provides such fills registers its scheme, so this module
+    never imports it (`keras_edda.inpainting` registers `"inpainter"`).
+
+    Args:
+        scheme: the name before the colon (non-empty, without ':').
+        loader: `loader(argument, data_format=None, seed=None)` returning
+            a fill `fill(images, mask) -> images`. A fill that reads a
+            file should give itself a `config_name` attribute: the name
+            that finds the same fill again, pinned to the file's content
+            (`"inpainter:path.keras#sha256=..."`), which configs store.
+
+    Example:
+
+    ```python
+    keras_edda.ops.fills.register_scheme("grey", lambda level, **kwargs: constant_fill(float(level)))
+    fill = keras_edda.ops.fills.get("grey:0.5")
+    ```
+    """
+    if not isinstance(scheme, str) or not scheme or ":" in scheme:
+        raise ValueError(f"`scheme` must be a non-empty string without ':'. Received: scheme={scheme!r}")
+    if not callable(loader):
+        raise TypeError(f"`loader` must be callable. Received: loader={loader!r}")
+    SCHEMES[scheme] = loader
+    return loader
+
+
+def _scheme_of(fill):
+    if isinstance(fill, str) and ":" in fill:
+        return fill.partition(":")[0]
+    return None
+
 
 def get(fill, value=0.0, data_format=None, seed=None):
     """Returns a fill function from a name, a number or a callable.
 
     Args:
         fill: a registered name (`"constant"`, `"mean"`, `"blur"`, `"noise"`,
-            `"inpaint"`, `"noisy_linear"`, ... see `FILLS`); a number (a constant fill with
-            that value); or a callable `fill(images, mask) -> images`.
+            `"inpaint"`, `"noisy_linear"`, ... see `FILLS`); a
+            `"scheme:argument"` name of a registered scheme (`SCHEMES`, e.g.
+            `"inpainter:path.keras"`, registered by `keras_edda.inpainting`);
+            a number (a constant fill with that value); or a callable
+            `fill(images, mask) -> images`.
         value: the value of `"constant"`.
         data_format: image layout for the fills that need it.
         seed: seed of the random fills.
@@ -220,10 +265,16 @@ def get(fill, value=0.0, data_format=None, seed=None):
         if not math.isfinite(fill):
             raise ValueError(f"`fill` must be finite. Received: fill={fill!r}")
         return constant_fill(fill)
-    if isinstance(fill, str) and fill.startswith("inpainter:"):
-        from keras_edda.inpainting import Inpainter
-
-        return Inpainter.load(fill[len("inpainter:"):], data_format=data_format)
+    scheme = _scheme_of(fill)
+    if scheme is not None:
+        if scheme not in SCHEMES:
+            raise ValueError(
+                f"`fill` names the fill scheme {scheme!r}, which is not registered (registered: "
+                f"{sorted(SCHEMES)}; `import keras_edda` registers 'inpainter'). Received: fill={fill!r}")
+        resolved = SCHEMES[scheme](fill.partition(":")[2], data_format=data_format, seed=seed)
+        if getattr(resolved, "config_name", None) is not None:
+            _PINNED[fill] = resolved.config_name
+        return resolved
     if isinstance(fill, str) and fill in FILLS:
         if fill == "constant" and not math.isfinite(float(value)):
             raise ValueError(f"`fill_value` must be finite. Received: fill_value={value!r}")
@@ -234,9 +285,41 @@ def get(fill, value=0.0, data_format=None, seed=None):
     )
 
 
-def config_name(fill):
-    """A fill as it appears in configs: the name or number, or a callable's name."""
+def config_name(fill, resolved=None):
+    """A fill as it appears in configs: the name or number, or a callable's name.
+
+    A `"scheme:argument"` name that reads a file is written pinned to the
+    file's content (`"inpainter:path.keras#sha256=..."`, see `pin`), so that
+    loading the config refuses a file that was replaced since.
+
+    Args:
+        fill: the fill as the user gave it.
+        resolved: what `get` made of it, if at hand (spares loading it again).
+    """
+    if _scheme_of(fill) is not None:
+        return pin(fill, resolved)
     return getattr(fill, "__name__", "callable") if callable(fill) else fill
+
+
+def pin(fill, resolved=None):
+    """`fill` as configs store it: a scheme name pinned to what it reads, anything else unchanged.
+
+    `"inpainter:path.keras"` becomes `"inpainter:path.keras#sha256=<digest of
+    the network's weights>"`; `get` of the pinned name refuses a file whose
+    weights differ.
+
+    Args:
+        fill: a fill as `get` takes it.
+        resolved: `get(fill)` if already made; else the pin of the last
+            `get(fill)`, else `get(fill)` made here.
+    """
+    if _scheme_of(fill) is None:
+        return fill
+    if resolved is None:
+        if fill in _PINNED:
+            return _PINNED[fill]
+        resolved = get(fill)
+    return getattr(resolved, "config_name", fill)
 
 
 def fill_masked(images, mask, fill):

@@ -20,8 +20,43 @@ def jet(values):
     return tf.concat(channels, axis=-1)
 
 
-def overlay(images, maps, alpha=0.5, data_format=None):
-    """Blends each normalised map, coloured with jet, over its image.
+# The diverging map's ends: negative values blue, positive red, 0 white.
+_NEGATIVE = (0.23, 0.30, 0.75)
+_POSITIVE = (0.71, 0.02, 0.15)
+
+
+def diverging(values):
+    """Maps signed values in [-1, 1] (..., 1) to RGB (..., 3): blue, white at 0, red.
+
+    Linear in each half (a blue-white-red map like matplotlib's `bwr`, with
+    coolwarm's ends): the sign is the hue and |value| the depth of colour,
+    so 0 stays white whatever the map's range.
+    """
+    values = tf.clip_by_value(tf.cast(values, tf.float32), -1.0, 1.0)
+    positive, negative = tf.maximum(values, 0.0), tf.maximum(-values, 0.0)
+    white = tf.ones_like(values)
+    channels = [white + positive * (high - 1.0) + negative * (low - 1.0)
+                for low, high in zip(_NEGATIVE, _POSITIVE)]
+    return tf.concat(channels, axis=-1)
+
+
+def scale_signed(maps):
+    """Each map (N, H, W, 1) divided by its largest |value|: [-1, 1] with 0 kept at 0."""
+    maps = tf.cast(maps, tf.float32)
+    largest = tf.reduce_max(tf.abs(maps), axis=(1, 2, 3), keepdims=True)
+    return tf.math.divide_no_nan(maps, largest)
+
+
+def overlay(images, maps, alpha=0.5, data_format=None, signed=False):
+    """Blends each map, coloured, over its image.
+
+    Unsigned (default): each map is min-max normalised and coloured with jet,
+    right for maps whose sign carries nothing (Grad-CAM, occlusion,
+    SmoothGrad's magnitudes). Signed maps (Integrated Gradients, gradient x
+    input, LIME's weights) drawn that way show the sign as speckle: with
+    `signed=True` each map is divided by its largest |value| and coloured
+    with `diverging` (blue negative, white 0, red positive), so evidence for
+    and against the class stay apart.
 
     Args:
         images: float images; each image is min-max scaled to [0, 1] first,
@@ -29,16 +64,27 @@ def overlay(images, maps, alpha=0.5, data_format=None):
         maps: saliency maps of the images (one channel).
         alpha: weight of the heatmap.
         data_format: layout of `images` and `maps`.
+        signed: colour the maps as signed values (see above).
 
     Returns:
         float32 RGB images (N, H, W, 3) in [0, 1], channels_last (the layout
         `tf.summary.image` and PNG encoders take).
+
+    Example:
+
+    ```python
+    maps = keras_edda.explainers.IntegratedGradients(model)(images)
+    picture = keras_edda.ops.overlay.overlay(images, maps, signed=True)
+    ```
     """
     data_format = _checks.standardize_data_format(data_format)
+    if not isinstance(signed, bool):
+        raise TypeError(f"`signed` must be a bool. Received: signed={signed!r}")
     images = minmax_normalize(to_channels_last(tf.cast(images, tf.float32), data_format))
     if images.shape[-1] == 1:
         images = tf.image.grayscale_to_rgb(images)
-    heat = jet(minmax_normalize(to_channels_last(maps, data_format)))
+    maps = to_channels_last(maps, data_format)
+    heat = diverging(scale_signed(maps)) if signed else jet(minmax_normalize(maps))
     return (1.0 - alpha) * images[..., :3] + alpha * heat
 
 
