@@ -214,15 +214,3 @@ def find_layer(model, layer):
             )
         current = children[part]
     return "/".join(parts), current
-
-
-def logits_tap(layer):
-    """Returns a `Tap` on the pre-activation of a softmax/sigmoid output layer.
-
-    Returns `None` when `layer` does not end in softmax or sigmoid, i.e. when
-    its output already is the score to explain. See
-    `keras_edda.explainers.heads.activation_kind` for what is recognised.
-    """
-    from keras_edda.explainers.heads import OutputHead, activation_kind
-
-    return OutputHead(1, activation_kind(layer), layer).logits_tap()

@@ -13,6 +13,9 @@ import weakref
 import keras
 import tensorflow as tf
 
+from keras_edda.explainers.capture import Tap
+from keras_edda.explainers.inspection import ModelInspection
+
 SOFTMAX = "softmax"
 SIGMOID = "sigmoid"
 
@@ -89,8 +92,6 @@ class OutputHead:
 
         Returns `None` when the output already is logits.
         """
-        from keras_edda.explainers.capture import Tap
-
         if self.activation is None:
             return None
         if hasattr(self.output_layer, "activation") and not isinstance(self.output_layer, keras.layers.Softmax):
@@ -175,8 +176,6 @@ def describe(model, images=None):
         head = _cache.get(model)
     if head is not None:
         return head
-    from keras_edda.explainers.base import ModelInspection
-
     if images is None:
         inputs = getattr(model, "inputs", None)
         if not inputs or len(inputs) != 1 or None in tuple(inputs[0].shape[1:]):

@@ -6,7 +6,6 @@ import warnings
 import tensorflow as tf
 
 from keras_edda import _checks
-from keras_edda.explainers import capture as capture_lib
 from keras_edda.explainers.base import Explainer
 from keras_edda.explainers.registry import register
 from keras_edda.explainers.targets import explained_score
@@ -122,10 +121,7 @@ class MeaningfulPerturbation(Explainer):
         return self.mask_size
 
     def _probabilities(self, scores):
-        output_layer = self._inspection.output_layer
-        is_probability = (self._logits_tap is None and output_layer is not None
-                          and capture_lib.logits_tap(output_layer) is not None)
-        if is_probability:
+        if not self.scores_are_logits:  # heads' answer: the model's own probabilities
             return scores
         if scores.shape[-1] == 1:
             return tf.sigmoid(scores)

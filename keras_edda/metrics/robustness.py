@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_edda import _checks
 from keras_edda.explainers import capture as capture_lib
-from keras_edda.explainers.base import ModelInspection
+from keras_edda.explainers import heads as heads_lib
 from keras_edda.metrics.base import ProbabilityReader
 from keras_edda.ops.batching import map_rows
 
@@ -29,12 +29,10 @@ def _check_settings(epsilon, pixel_range):
 
 def _compiled_attack(model, images):
     if model not in _COMPILED:
-        inspection = ModelInspection(model, images[:1])
-        num_classes = inspection.num_classes
-        tap = None
-        if inspection.output_layer is not None:
-            tap = capture_lib.logits_tap(inspection.output_layer)
-        del inspection
+        head = heads_lib.describe(model, images[:1])
+        num_classes = head.num_outputs
+        tap = head.logits_tap()
+        del head
         # A weak reference: the cached function must not keep its key, the model, alive.
         model_ref = weakref.ref(model)
 
