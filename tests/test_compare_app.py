@@ -417,3 +417,23 @@ def test_a_folder_dataset_with_an_odd_entry_named_like_an_image_is_one_clear_err
         os.symlink(tmp_path / "nowhere.png", tmp_path / "class_0" / "gone.png")
     with pytest.raises(ValueError, match="named like an image but is"):
         datasets.load_folder(str(tmp_path), image_size=8)
+
+
+def test_two_seeds_with_a_constant_difference_give_no_verdict_and_the_report_says_why(tmp_path):
+    from keras_edda import statistics
+
+    def run(method, seed, accuracy):
+        return {"method": method, "seed": seed, "validation_accuracy": 0.9,
+                "scores": {"accuracy": accuracy, "ece": 0.1, "mean_confidence": 0.8}}
+
+    # The case of the review: a difference of 2 of 450 test images on each of 2 seeds.
+    runs = [run("none", 0, 0.9), run("edda", 0, 0.9 - 2 / 450), run("none", 1, 0.8), run("edda", 1, 0.8 - 2 / 450)]
+    config = {"methods": ["none", "edda"], "num_classes": 10}
+    results.write_results(str(tmp_path), config, runs)
+    stored = json.loads((tmp_path / "results.json").read_text())
+    cell = stored["comparisons"]["model"]["accuracy"]["none"]
+    assert cell["verdict"] == statistics.NO_VERDICT and cell["p_value"] is None
+    text = report.markdown(stored)
+    assert "### Warnings" in text and "only 2 seed(s)" in text
+    rows = [line for line in text.split("### Tables")[1].splitlines() if line.startswith("| accuracy")]
+    assert rows and not any("worse" in row or "p=0.000" in row for row in rows)

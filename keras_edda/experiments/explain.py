@@ -131,10 +131,13 @@ def run(model_path, images_path, explainer_name, out, scale=1 / 255, offset=0.0,
     if foreign:
         raise UserError(f"{foreign[0]} exists and was not written by keras-edda explain; refusing to replace "
                         "it (use another --out)")
-    overlays = overlay.overlay(images, maps)
+    # Signed maps (Integrated Gradients, LIME, Occlusion) in a diverging colour map: red for, blue against.
+    overlays = overlay.overlay(images, maps, signed=explainer.signed_maps)
     write_atomically(os.path.join(out, MANIFEST),
                      json.dumps({"files": sorted(ours | {os.path.basename(p) for p in paths})}))
     for file, picture, label, path in zip(files, overlays, predicted, paths):
         overlay.write_png(path, picture, scale=zoom)
         lines.append(f"{file}: predicted class {label} -> {path}")
+    if explainer.signed_maps:
+        lines.append(f"{explainer_name} gives signed maps: red raises the class score, blue lowers it, white is 0")
     return lines

@@ -246,11 +246,9 @@ def markdown(results, reference=None):
 def warnings_of(config, runs):
     """Lines that say when the evidence cannot carry a verdict: too few seeds, a method near chance."""
     lines = []
-    minimum = getattr(statistics, "MIN_SEEDS", 3)
     seeds = {run["seed"] for run in runs}
-    if runs and len(seeds) < minimum:
-        lines.append(f"only {len(seeds)} seed(s): below {minimum} no test can decide; the report gives "
-                     "intervals and no verdicts")
+    if runs and not statistics.can_decide(len(seeds)):
+        lines.append(f"only {len(seeds)} seed(s): {statistics.seeds_note(len(seeds))}")
     chance = 1.0 / max(1, config.get("num_classes", 1))
     by_method = {}
     for run in runs:
