@@ -14,6 +14,7 @@ from keras_edda import (
     callbacks,
     data,
     datasets,
+    decoy_data,
     excon,
     explainers,
     layers,
@@ -28,6 +29,6 @@ from keras_edda import (
 from keras_edda.version import __version__
 
 __all__ = [
-    "__version__", "augment", "callbacks", "data", "datasets", "excon", "explainers", "layers", "losses", "methods",
-    "metrics", "models", "ops", "recipes", "statistics",
+    "__version__", "augment", "callbacks", "data", "datasets", "decoy_data", "excon", "explainers", "layers",
+    "losses", "methods", "metrics", "models", "ops", "recipes", "statistics",
 ]
