@@ -45,20 +45,28 @@ def average_ranks(values):
 
 
 def pearson_correlation(a, b):
-    """Pearson correlation of each row pair of `a` and `b` (N, F) -> (N,); 0 where a row is constant."""
+    """Pearson correlation of each row pair of `a` and `b` (N, F) -> (N,).
+
+    Where a row is constant the correlation is undefined (NumPy and SciPy
+    give NaN); here it is 0 when one of the two rows is constant (a map
+    that became, or was, uniform shares no ranking with the other) and 1
+    when both are (the two maps are the same: nothing changed).
+    """
     a = tf.convert_to_tensor(a, tf.float32)
     b = tf.convert_to_tensor(b, tf.float32)
     a = a - tf.reduce_mean(a, axis=-1, keepdims=True)
     b = b - tf.reduce_mean(b, axis=-1, keepdims=True)
-    norms = tf.sqrt(tf.reduce_sum(a * a, axis=-1) * tf.reduce_sum(b * b, axis=-1))
-    return tf.math.divide_no_nan(tf.reduce_sum(a * b, axis=-1), norms)
+    squares_a, squares_b = tf.reduce_sum(a * a, axis=-1), tf.reduce_sum(b * b, axis=-1)
+    correlation = tf.math.divide_no_nan(tf.reduce_sum(a * b, axis=-1), tf.sqrt(squares_a * squares_b))
+    return tf.where((squares_a == 0) & (squares_b == 0), tf.ones_like(correlation), correlation)
 
 
 def spearman_correlation(a, b):
     """Spearman rank correlation of each row pair of `a` and `b` (N, F) -> (N,).
 
     The Pearson correlation of the average ranks (as `scipy.stats.spearmanr`
-    row by row); 0 where a row is constant (scipy gives NaN).
+    row by row); for constant rows see `pearson_correlation` (scipy gives
+    NaN).
 
     Example:
 
