@@ -104,6 +104,10 @@ class Dataset:
             (N, H, W, C) (or (N, C, H, W)), int32 labels.
         object_masks_train, object_masks_val, object_masks_test, boxes_train,
             boxes_val, boxes_test: ground truth where the data has some, else `None`.
+        decoy_masks_train, decoy_masks_val, decoy_masks_test, x_test_consistent,
+            x_test_swapped, decoy_settings: a planted decoy's masks, test views
+            and settings (`keras_edda.decoy_data.add_decoys`, `"NAME-decoy"`
+            datasets), else `None`.
         class_names: one name per class.
     """
 
