@@ -194,8 +194,9 @@ def test_bad_input(model, images):
     bad[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match=r"`images` contains NaN"):
         mprt(model, bad)
-    with pytest.raises(ValueError, match=r"must fit the input of model"):
-        mprt(model, random_images(2, (8, 8, 3)))
+    for fresh in (metrics.ModelParameterRandomisation(), metrics.RandomLogit()):  # checked before any model call
+        with pytest.raises(ValueError, match=r"must fit the input of model.*images.shape=\(2, 8, 8, 3\)"):
+            fresh(model, random_images(2, (8, 8, 3)))
     with pytest.raises(ValueError, match=r"off_targets` must differ.*\[1, 1, 2, 3, 4, 0\]"):
         metrics.RandomLogit()(model, images, targets=[1, 0, 2, 3, 4, 0], off_targets=[1, 1, 2, 3, 4, 0])
     with pytest.raises(ValueError, match=r"off_targets` must be class ids in \[0, 5\)"):

@@ -262,9 +262,12 @@ class SanityMetric:
         similarity = spearman_correlation if self.similarity == "spearman" else pearson_correlation
         return similarity(maps, others)
 
-    def _inputs(self, model, images, maps, targets, num_classes):
+    @staticmethod
+    def _images(model, images):
         images = _checks.assert_all_finite(tf.cast(_checks.check_images(images, "images"), tf.float32), "images")
-        _checks.check_image_shape(images, model, "images")
+        return _checks.check_image_shape(images, model, "images")
+
+    def _inputs(self, images, maps, targets, num_classes):
         if maps is not None:
             maps = _checks.assert_all_finite(tf.cast(_checks.check_images(maps, "maps"), tf.float32), "maps")
             channel = 1 if self.data_format == "channels_first" else 3
@@ -369,9 +372,9 @@ class ModelParameterRandomisation(SanityMetric):
     def scores_per_layer(self, model, images, maps=None, targets=None):
         """float32 scores (N, L): one column per weighted layer, the top layer first (see `layer_names`)."""
         model = _checks.check_model(model)
-        images = _checks.check_images(images, "images")
-        state = self._state(model, tf.cast(images, tf.float32))
-        images, maps, targets = self._inputs(model, images, maps, targets, state["reader"].num_classes)
+        images = self._images(model, images)
+        state = self._state(model, images)
+        images, maps, targets = self._inputs(images, maps, targets, state["reader"].num_classes)
         return state["run"](images, maps, targets)
 
     def layer_names(self, model):
@@ -451,10 +454,10 @@ class RandomLogit(SanityMetric):
 
     def __call__(self, model, images, maps=None, targets=None, off_targets=None):
         model = _checks.check_model(model)
-        images = _checks.check_images(images, "images")
-        state = self._state(model, tf.cast(images, tf.float32))
+        images = self._images(model, images)
+        state = self._state(model, images)
         num_classes = state["reader"].num_classes
-        images, maps, targets = self._inputs(model, images, maps, targets, num_classes)
+        images, maps, targets = self._inputs(images, maps, targets, num_classes)
         if off_targets is not None:
             off_targets = _checks.check_class_ids(off_targets, images, "images", per="image")
             off_targets = tf.cast(off_targets, tf.int32)
