@@ -366,7 +366,7 @@ class ModelParameterRandomisation(SanityMetric):
                 return tf.stack(scores, axis=1)
 
             self._states[model] = {"copies": copies, "reader": reader,
-                                   "run": tf.function(run, reduce_retracing=True)}
+                                   "run": tf.function(run, reduce_retracing=True, autograph=False)}
         return self._states[model]
 
     def scores_per_layer(self, model, images, maps=None, targets=None):
@@ -443,7 +443,7 @@ class RandomLogit(SanityMetric):
                     maps = explainer(images, classes)
                 return self.compare(maps, explainer(images, off))
 
-            self._states[model] = {"reader": reader, "run": tf.function(run, reduce_retracing=True)}
+            self._states[model] = {"reader": reader, "run": tf.function(run, reduce_retracing=True, autograph=False)}
         return self._states[model]
 
     def off_classes(self, classes, num_classes):
