@@ -12,9 +12,8 @@ import sys
 
 from keras_edda.version import __version__
 
-_SUBMODULES = ("augment", "callbacks", "data", "datasets", "excon", "explainers", "inpainting", "layers", "losses",
-               "methods",
-               "metrics", "models", "ops", "recipes", "statistics")
+_SUBMODULES = ("augment", "callbacks", "data", "datasets", "decoy_data", "excon", "explainers", "inpainting",
+               "layers", "losses", "methods", "metrics", "models", "ops", "recipes", "statistics")
 __all__ = ["__version__", "import_all", *_SUBMODULES]
 
 

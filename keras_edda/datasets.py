@@ -104,6 +104,10 @@ class Dataset:
             (N, H, W, C) (or (N, C, H, W)), int32 labels.
         object_masks_train, object_masks_val, object_masks_test, boxes_train,
             boxes_val, boxes_test: ground truth where the data has some, else `None`.
+        decoy_masks_train, decoy_masks_val, decoy_masks_test, x_test_consistent,
+            x_test_swapped, decoy_settings: a planted decoy's masks, test views
+            and settings (`keras_edda.decoy_data.add_decoys`, `"NAME-decoy"`
+            datasets), else `None`.
         class_names: one name per class.
     """
 
@@ -133,6 +137,15 @@ class Dataset:
     def has_object_masks(self):
         """Whether the test images come with object masks (ground truth)."""
         return self.object_masks_test is not None
+
+    # A planted decoy's views and masks (`keras_edda.decoy_data.add_decoys`); `None` without one.
+    decoy_masks_train = decoy_masks_val = decoy_masks_test = None
+    x_test_consistent = x_test_swapped = decoy_settings = None
+
+    @property
+    def has_decoy_masks(self):
+        """Whether the data carries a planted decoy (`keras_edda.decoy_data`)."""
+        return self.decoy_masks_test is not None
 
     def split_info(self):
         """The split as a JSON-ready dict: sizes, shares and seed.
@@ -527,8 +540,12 @@ def load_tfds(name, data_dir=None, download=False, image_size=32, channels=None,
 
 
 def load(spec, data_dir=None, download=False, image_size=None, channels=None,
-         max_examples=None, validation_fraction=0.15, split_seed=0, test_fraction=0.25):
+         max_examples=None, validation_fraction=0.15, split_seed=0, test_fraction=0.25, decoy=None):
     """Loads `"digits"`, `"digits-canvas"`, `"tfds:NAME"` or `"folder:PATH"` as a `Dataset`.
+
+    `"NAME-decoy"` (`"digits-decoy"`, `"digits-canvas-decoy"`, and any other
+    built-in name) loads NAME with a class-coded decoy patch planted
+    (`keras_edda.decoy_data`; `"digits-decoy"` adds the digits' object masks).
 
     Args:
         spec: which data; `"digits"` is the embedded default (no network),
@@ -545,6 +562,9 @@ def load(spec, data_dir=None, download=False, image_size=None, channels=None,
         split_seed: seed of the split.
         test_fraction: share held out for testing where the source has no
             test split of its own (digits, digits-canvas, folders).
+        decoy: settings of a `"NAME-decoy"` dataset, a dict of
+            `keras_edda.decoy_data.add_decoys`' `patch_size`,
+            `informative_fraction` and `seed` (`None`: the defaults).
 
     Returns:
         A `Dataset`.
@@ -558,6 +578,15 @@ def load(spec, data_dir=None, download=False, image_size=None, channels=None,
     """
     if channels is not None:
         _checks.check_choice(channels, "channels", (1, 3))
+    if decoy is not None and not (isinstance(spec, str) and spec.endswith("-decoy")):
+        raise ValueError(f"`decoy` settings need a 'NAME-decoy' dataset. Received: decoy={decoy!r}, dataset={spec!r}")
+    if isinstance(spec, str) and spec.endswith("-decoy") and not spec.startswith(("tfds:", "folder:")):
+        from keras_edda import decoy_data
+
+        return decoy_data.load_decoy(spec, decoy, data_dir=data_dir, download=download,
+                                     image_size=image_size, channels=channels, max_examples=max_examples,
+                                     validation_fraction=validation_fraction, split_seed=split_seed,
+                                     test_fraction=test_fraction)
     if image_size is None:
         image_size = 64 if spec == "digits-canvas" else 32
     if spec in ("digits", "digits-canvas"):

@@ -15,17 +15,36 @@ from keras_edda.metrics.confidence import (
                                            OccludedCopyMetric,
                                            SalientOcclusionDrop,
 )
+from keras_edda.metrics.decoy import DecoyAttribution, DecoyReliance, DecoyRelianceSwapped, ObjectAttribution
 from keras_edda.metrics.localization import EnergyPointingGame, LocalizationMetric, PointingGame
-from keras_edda.metrics.registry import KINDS, LOCALIZATION_METRICS, METRICS, get, names, register
+from keras_edda.metrics.randomisation import (
+                                           ModelParameterRandomisation,
+                                           RandomLogit,
+                                           SanityMetric,
+                                           randomised_models,
+                                           spearman_correlation,
+)
+from keras_edda.metrics.registry import (
+                                           DECOY_METRICS,
+                                           KINDS,
+                                           LOCALIZATION_METRICS,
+                                           METRICS,
+                                           SANITY_METRICS,
+                                           get,
+                                           names,
+                                           register,
+)
 from keras_edda.metrics.road import ROAD
 from keras_edda.metrics.robustness import fgsm_accuracy, fgsm_images
 from keras_edda.metrics.saliency_metric import SaliencyMetric
 from keras_edda.metrics.suite import DEFAULT_METRICS, AlignmentSuite
 
 __all__ = [
-    "AlignmentMetric", "AlignmentSuite", "AverageDrop", "CausalMetric", "DEFAULT_METRICS", "DeletionAUC",
-    "EnergyPointingGame", "IncreaseInConfidence", "InsertionAUC", "LOCALIZATION_METRICS", "LocalizationMetric",
-    "METRICS", "NonSalientAgreement", "OccludedCopyMetric", "PointingGame", "ProbabilityReader", "ROAD",
-    "SaliencyMetric", "SalientOcclusionDrop", "expected_calibration_error", "fgsm_accuracy", "fgsm_images", "get",
-    "mean_confidence", "trapezoid_auc", "KINDS", "names", "register",
+    "AlignmentMetric", "AlignmentSuite", "AverageDrop", "CausalMetric", "DECOY_METRICS", "DEFAULT_METRICS",
+    "DecoyAttribution", "DecoyReliance", "DecoyRelianceSwapped", "DeletionAUC", "EnergyPointingGame",
+    "IncreaseInConfidence", "InsertionAUC", "LOCALIZATION_METRICS", "LocalizationMetric", "METRICS",
+    "ModelParameterRandomisation", "NonSalientAgreement", "ObjectAttribution", "OccludedCopyMetric", "PointingGame",
+    "ProbabilityReader", "ROAD", "RandomLogit", "SANITY_METRICS", "SaliencyMetric", "SalientOcclusionDrop",
+    "SanityMetric", "expected_calibration_error", "fgsm_accuracy", "fgsm_images", "get", "mean_confidence",
+    "randomised_models", "spearman_correlation", "trapezoid_auc", "KINDS", "names", "register",
 ]

@@ -35,6 +35,8 @@ class LocalizationMetric:
     name = None
     score_direction = "higher"
     kind = "localization"
+    # The masks' argument name in error messages.
+    mask_name, mask_word = "object_masks", "object"
 
     def __init__(self, data_format=None):
         self.data_format = _checks.standardize_data_format(data_format)
@@ -47,29 +49,32 @@ class LocalizationMetric:
     def _check(self, maps, object_masks):
         maps = _checks.check_images(maps, "maps")
         maps = _checks.assert_all_finite(tf.cast(maps, tf.float32), "maps")
+        name = self.mask_name
+        if object_masks is None:
+            raise ValueError(f"`{self.name}` needs `{name}`: the data has none. Received: {name}=None")
         if not tf.is_tensor(object_masks):
             object_masks = tf.convert_to_tensor(object_masks)
         if object_masks.shape.rank == 3:
             object_masks = tf.expand_dims(object_masks, 1 if self.data_format == "channels_first" else -1)
         if object_masks.shape.rank != 4 or not object_masks.shape.is_compatible_with(maps.shape):
             raise ValueError(
-                "`object_masks` must have the shape of `maps` (one channel) or (N, H, W). "
-                f"Received: object_masks.shape={object_masks.shape}, maps.shape={maps.shape}")
+                f"`{name}` must have the shape of `maps` (one channel) or (N, H, W). "
+                f"Received: {name}.shape={object_masks.shape}, maps.shape={maps.shape}")
         channel = 1 if self.data_format == "channels_first" else 3
         if maps.shape[channel] not in (1, None):
             raise ValueError(f"`maps` must have one channel. Received: maps.shape={maps.shape}")
         if object_masks.dtype != tf.bool:
             if object_masks.dtype.is_floating:
                 # NaN != 0 would count as an object pixel.
-                object_masks = _checks.assert_all_finite(object_masks, "object_masks")
+                object_masks = _checks.assert_all_finite(object_masks, name)
             object_masks = tf.not_equal(object_masks, tf.zeros((), object_masks.dtype))
         object_masks = tf.cast(object_masks, tf.float32)
         object_pixels = tf.reduce_sum(object_masks, axis=(1, 2, 3))
-        message = "Each of `object_masks` must contain at least one object pixel."
+        message = f"Each of `{name}` must contain at least one {self.mask_word} pixel."
         if tf.executing_eagerly():
             empty = tf.where(object_pixels == 0)[:, 0].numpy().tolist()
             if empty:
-                raise ValueError(f"{message} Received: object_masks with no object pixel at images {empty}")
+                raise ValueError(f"{message} Received: {name} with no {self.mask_word} pixel at images {empty}")
         else:
             with tf.control_dependencies([tf.debugging.assert_positive(object_pixels, message)]):
                 object_masks = tf.identity(object_masks)

@@ -24,11 +24,21 @@ KINDS = {
     "fill_free": "removes pixels its own way (ROAD's imputation, the saliency metric's crop); scored once; "
                  "metric(model, images, maps, targets=None)",
     "localization": "judges maps against object masks; scored where the data has them; metric(maps, masks)",
+    "decoy_masks": "judges maps against a planted decoy's masks (`keras_edda.decoy_data`); scored on decoy "
+                   "datasets; metric(maps, decoy_masks)",
+    "decoy_model": "how much the model relies on a planted decoy (no maps); scored on decoy datasets; "
+                   "metric(model, consistent_images, other_images, labels)",
+    "sanity": "a sanity check of the explainer (Adebayo et al.): explains copies of the model again; scored once "
+              "per explainer; metric(model, images, maps=None, targets=None), built with explainer=NAME",
 }
 
 METRICS = {}
-# The metrics of kind "localization" (kept as its own view for earlier code).
+# Views of METRICS by kind (kept for earlier code): object masks; decoy masks and reliance; sanity checks.
 LOCALIZATION_METRICS = {}
+DECOY_METRICS = {}
+SANITY_METRICS = {}
+_VIEWS = {"localization": LOCALIZATION_METRICS, "decoy_masks": DECOY_METRICS, "decoy_model": DECOY_METRICS,
+          "sanity": SANITY_METRICS}
 # Names compare scores when `--metric` is not given (a registration may opt out).
 _IN_DEFAULTS = {}
 
@@ -73,8 +83,8 @@ def register(factory=None, *, name=None, kind=None, score_direction=None, defaul
         entry.name, entry.kind, entry.score_direction = entry_name, entry_kind, direction
     METRICS[entry_name] = entry
     _IN_DEFAULTS[entry_name] = bool(default)
-    if entry_kind == "localization":
-        LOCALIZATION_METRICS[entry_name] = entry
+    if entry_kind in _VIEWS:
+        _VIEWS[entry_kind][entry_name] = entry
     return factory
 
 
@@ -109,8 +119,9 @@ def get(name, **kwargs):
         **kwargs: passed to the metric's constructor.
 
     Returns:
-        A metric: an `AlignmentMetric` (kinds `"fill"`, `"fill_free"`) or a
-        `LocalizationMetric` (kind `"localization"`).
+        A metric: an `AlignmentMetric` (kinds `"fill"`, `"fill_free"`), a
+        `LocalizationMetric` (kinds `"localization"`, `"decoy_masks"`), a
+        `DecoyReliance` (`"decoy_model"`) or a `SanityMetric` (`"sanity"`).
 
     Example:
 
@@ -131,7 +142,9 @@ def _register_built_ins():
         NonSalientAgreement,
         SalientOcclusionDrop,
     )
+    from keras_edda.metrics.decoy import DecoyAttribution, DecoyReliance, DecoyRelianceSwapped, ObjectAttribution
     from keras_edda.metrics.localization import EnergyPointingGame, PointingGame
+    from keras_edda.metrics.randomisation import ModelParameterRandomisation, RandomLogit
     from keras_edda.metrics.road import ROAD
     from keras_edda.metrics.saliency_metric import SaliencyMetric
 
@@ -145,6 +158,12 @@ def _register_built_ins():
     register(SaliencyMetric)
     register(PointingGame)
     register(EnergyPointingGame)
+    register(ObjectAttribution)
+    register(DecoyAttribution)
+    register(DecoyReliance)
+    register(DecoyRelianceSwapped)
+    register(ModelParameterRandomisation)
+    register(RandomLogit)
 
 
 _register_built_ins()
