@@ -139,8 +139,11 @@ def run_compare(args):
         eval_samples=args.eval_samples, monitor_samples=args.monitor_samples, num_images=args.num_images,
         **_metric_selection(args.metric))
     executor = user_errors(executors.get, args.executor, args.workers, args.ray_address)
+    decoy = {key: value for key, value in (("patch_size", args.decoy_patch_size),
+                                           ("informative_fraction", args.decoy_informative_fraction))
+             if value is not None} or None
     data = compare.DataSpec(args.dataset, args.data_dir, args.download, args.image_size, args.channels,
-                            args.max_examples, args.max_train, args.validation_fraction, args.split_seed)
+                            args.max_examples, args.max_train, args.validation_fraction, args.split_seed, decoy)
     job = compare.Job(args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S")), data, args.model,
                       settings, args.verbose, args.command_line)
     prepared, failures, _ = compare.run(job, args.resume, args.overwrite, executor)
@@ -155,13 +158,13 @@ def _metric_selection(names):
 
     if not names:
         return {}
-    fill_metrics, fill_free_metrics = protocol.metric_names("fill"), protocol.metric_names("fill_free")
-    known = fill_metrics + fill_free_metrics
+    chosen = {kind: protocol.metric_names(kind) for kind in ("fill", "fill_free", "sanity")}
+    known = [name for names_of_kind in chosen.values() for name in names_of_kind]
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise UserError(f"unknown --metric {unknown[0]!r}; known: {', '.join(known)}")
-    return {"fill_metrics": [n for n in names if n in fill_metrics],
-            "fill_free_metrics": [n for n in names if n in fill_free_metrics]}
+        raise UserError(f"unknown --metric {unknown[0]!r}; known: {', '.join(known)} (localization and decoy "
+                        "judges are scored wherever the data has their masks)")
+    return {f"{kind}_metrics": [n for n in names if n in names_of_kind] for kind, names_of_kind in chosen.items()}
 
 
 def run_report(args):
@@ -207,8 +210,11 @@ def build_parser():
     data = compare.add_argument_group("data")
     data.add_argument("--dataset", default="digits",
                       help="'digits' (embedded, no network; default), 'digits-canvas' (digits on a cluttered "
-                           "64x64 canvas with object masks), 'tfds:NAME' or 'folder:PATH'")
-    data.add_argument("--data-dir", help="tfds data directory")
+                           "64x64 canvas with object masks), 'cifar10' (see --data-dir), 'NAME-decoy' (NAME with a "
+                           "planted class-coded patch: digits-decoy, cifar10-decoy; docs/decoys.md), 'tfds:NAME' "
+                           "or 'folder:PATH'")
+    data.add_argument("--data-dir", help="tfds data directory, or CIFAR-10's folder or .tar.gz (else "
+                                         "KERAS_EDDA_DATA, then keras.datasets)")
     data.add_argument("--download", action="store_true",
                       help="let tfds download (off by default: offline, tfds otherwise retries)")
     data.add_argument("--image-size", type=positive_int, default=None,
@@ -219,6 +225,11 @@ def build_parser():
     data.add_argument("--validation-fraction", type=fraction, default=0.15,
                       help="share of the non-test images held out for validation (0.15)")
     data.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split (0)")
+    data.add_argument("--decoy-patch-size", type=positive_int,
+                      help="side in pixels of the planted decoy patch of a NAME-decoy dataset (docs/decoys.md)")
+    data.add_argument("--decoy-informative-fraction", type=fraction,
+                      help="share of the training and validation images whose decoy shade encodes the class "
+                           "(docs/decoys.md)")
     training = compare.add_argument_group("training (one recipe for every method)")
     training.add_argument("--methods", type=_method_list, default=["none", "random", "edda"],
                           help="comma-separated methods: none, the registered method layers "

@@ -392,6 +392,6 @@ def test_compare_contrastive_methods_share_the_recipe(tmp_path):
 
 
 def test_metric_flags_split_into_fill_and_fill_free_metrics_and_take_optional_ones():
-    selection = cli._metric_selection(["increase_in_confidence", "road_morf", "deletion_auc"])
+    selection = cli._metric_selection(["increase_in_confidence", "road_morf", "deletion_auc", "random_logit"])
     assert selection == {"fill_metrics": ["increase_in_confidence", "deletion_auc"],
-                         "fill_free_metrics": ["road_morf"]}
+                         "fill_free_metrics": ["road_morf"], "sanity_metrics": ["random_logit"]}

@@ -16,7 +16,9 @@ from keras_edda.experiments import protocol, results
 class DataSpec:
     """Where the data of a comparison comes from: the arguments of `keras_edda.datasets.load`.
 
-    `max_train` keeps a class-stratified subset of the training split.
+    `max_train` keeps a class-stratified subset of the training split;
+    `decoy` holds the settings of a `"NAME-decoy"` dataset
+    (`keras_edda.decoy_data.add_decoys`: `patch_size`, `informative_fraction`).
     """
 
     dataset: str = "digits"
@@ -28,6 +30,7 @@ class DataSpec:
     max_train: int = None
     validation_fraction: float = 0.15
     split_seed: int = 0
+    decoy: dict = None
 
     def load(self):
         """The `keras_edda.datasets.Dataset` this spec names (the same arrays on every call)."""
@@ -35,7 +38,8 @@ class DataSpec:
 
         data = datasets.load(self.dataset, data_dir=self.data_dir, download=self.download,
                              image_size=self.image_size, channels=self.channels, max_examples=self.max_examples,
-                             validation_fraction=self.validation_fraction, split_seed=self.split_seed)
+                             validation_fraction=self.validation_fraction, split_seed=self.split_seed,
+                             decoy=self.decoy)
         if self.max_train:
             subset = getattr(datasets, "stratified_subset", None)
             if subset is not None:

@@ -38,6 +38,9 @@ MODEL_METHODS = ("supcon", "excon")
 # (`keras_edda.metrics.KINDS`): "fill" metrics under every evaluation fill, "fill_free" ones once,
 # "localization" ones where the data has object masks.
 FILL_FREE = "fill-free"
+# Table names of the decoy judges (decoy datasets) and of the sanity checks, per explainer.
+DECOY = "decoy"
+SANITY = "sanity"
 MODEL_METRICS = ("accuracy", "ece", "mean_confidence", "fgsm_accuracy", "fgsm_ece")
 # FGSM as ExCon evaluates: one signed-gradient step of 4/255 in [0, 1] pixel space.
 FGSM_EPSILON = 4 / 255
@@ -99,12 +102,16 @@ class Settings:
             `"fill"`; default: those the registry marks as defaults).
         fill_free_metrics: the metrics scored once (kind `"fill_free"`: ROAD,
             the saliency metric; default as above).
+        sanity_metrics: the sanity checks scored once per explainer (kind
+            `"sanity"`: model-parameter randomisation, random logit; default
+            as above). On a decoy dataset the decoy judges (kinds `"decoy"`,
+            `"decoy_model"`) are scored too.
     """
 
     def __init__(self, methods=(NONE, "random", "edda"), seeds=3, recipe=None, surface="map",
                  explainers=("grad_cam",), method_settings=None, eval_fills=None, eval_samples=128,
                  monitor_samples=32, num_images=6, random_maps_seed=0, fill_metrics=None,
-                 fill_free_metrics=None):
+                 fill_free_metrics=None, sanity_metrics=None):
         self.methods = tuple(methods)
         for method in self.methods:
             if method not in (NONE,) + MODEL_METHODS:
@@ -134,7 +141,9 @@ class Settings:
         self.fill_metrics = tuple(metric_names("fill", True) if fill_metrics is None else fill_metrics)
         self.fill_free_metrics = tuple(metric_names("fill_free", True) if fill_free_metrics is None
                                        else fill_free_metrics)
-        for kind, chosen in (("fill", self.fill_metrics), ("fill_free", self.fill_free_metrics)):
+        self.sanity_metrics = tuple(metric_names("sanity", True) if sanity_metrics is None else sanity_metrics)
+        for kind, chosen in (("fill", self.fill_metrics), ("fill_free", self.fill_free_metrics),
+                             ("sanity", self.sanity_metrics)):
             for name in chosen:
                 if metrics_lib.registry.kind_of(name) != kind:
                     raise ValueError(f"Metric {name!r} is of kind {metrics_lib.registry.kind_of(name)!r}, "
@@ -147,7 +156,8 @@ class Settings:
                 "method_settings": self.method_settings, "eval_fills": [fill_label(f) for f in self.eval_fills],
                 "eval_samples": self.eval_samples, "monitor_samples": self.monitor_samples,
                 "num_images": self.num_images, "random_maps_seed": self.random_maps_seed,
-                "fill_metrics": list(self.fill_metrics), "fill_free_metrics": list(self.fill_free_metrics)}
+                "fill_metrics": list(self.fill_metrics), "fill_free_metrics": list(self.fill_free_metrics),
+                "sanity_metrics": list(self.sanity_metrics)}
 
 
 def settings_of(method, method_settings):
@@ -346,8 +356,31 @@ def evaluate(classifier, data, settings):
                 metric = metrics_lib.get(name)
                 metrics[name] = (metric(maps, object_masks), metric(random_maps, object_masks))
         by_fill[FILL_FREE] = _with_gains(metrics)
+        if getattr(data, "has_decoy_masks", False):
+            by_fill[DECOY] = _with_gains({
+                name: (metric(maps, masks), metric(random_maps, masks))
+                for name, metric, masks in _decoy_judges(data, count)})
+        if settings.sanity_metrics:
+            # Explains copies of the model again (randomised layers, other logits): no random-map baseline.
+            by_fill[SANITY] = {name: float(tf.reduce_mean(metrics_lib.get(name, explainer=explainer)(
+                classifier, images, maps))) for name in settings.sanity_metrics}
         scores[explainers_lib.name_of(explainer)] = by_fill
+    if getattr(data, "has_decoy_masks", False):
+        views = {"random": data.x_test, "swapped": data.x_test_swapped}
+        for name in metric_names("decoy_model"):
+            metric = metrics_lib.get(name, batch_size=256)
+            scores[name] = float(tf.reduce_mean(metric(classifier, data.x_test_consistent, views[metric.view],
+                                                       data.y_test)))
     return scores
+
+
+def _decoy_judges(data, count):
+    """`(name, metric, masks)` of the decoy kind, each with the test masks its `mask_name` names."""
+    for name in metric_names("decoy"):
+        metric = metrics_lib.get(name)
+        masks = getattr(data, f"{metric.mask_name}_test", None)
+        if masks is not None:
+            yield name, metric, tf.constant(masks[:count])
 
 
 def _with_gains(metrics):

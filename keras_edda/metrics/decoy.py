@@ -49,7 +49,7 @@ class DecoyAttribution(EnergyPointingGame):
     """
 
     name = "decoy_attribution"
-    kind = "decoy_masks"
+    kind = "decoy"
     mask_name, mask_word = "decoy_masks", "decoy"
 
     def __call__(self, maps, decoy_masks):
@@ -73,6 +73,7 @@ class ObjectAttribution(EnergyPointingGame):
     """
 
     name = "object_attribution"
+    kind = "decoy"
 
 
 class DecoyReliance:

@@ -24,8 +24,8 @@ KINDS = {
     "fill_free": "removes pixels its own way (ROAD's imputation, the saliency metric's crop); scored once; "
                  "metric(model, images, maps, targets=None)",
     "localization": "judges maps against object masks; scored where the data has them; metric(maps, masks)",
-    "decoy_masks": "judges maps against a planted decoy's masks (`keras_edda.decoy_data`); scored on decoy "
-                   "datasets; metric(maps, decoy_masks)",
+    "decoy": "judges maps against a decoy dataset's masks (`keras_edda.decoy_data`; the metric's `mask_name`: "
+             "the decoy's or the object's); scored on decoy datasets; metric(maps, masks)",
     "decoy_model": "how much the model relies on a planted decoy (no maps); scored on decoy datasets; "
                    "metric(model, consistent_images, other_images, labels)",
     "sanity": "a sanity check of the explainer (Adebayo et al.): explains copies of the model again; scored once "
@@ -37,7 +37,7 @@ METRICS = {}
 LOCALIZATION_METRICS = {}
 DECOY_METRICS = {}
 SANITY_METRICS = {}
-_VIEWS = {"localization": LOCALIZATION_METRICS, "decoy_masks": DECOY_METRICS, "decoy_model": DECOY_METRICS,
+_VIEWS = {"localization": LOCALIZATION_METRICS, "decoy": DECOY_METRICS, "decoy_model": DECOY_METRICS,
           "sanity": SANITY_METRICS}
 # Names compare scores when `--metric` is not given (a registration may opt out).
 _IN_DEFAULTS = {}
@@ -120,7 +120,7 @@ def get(name, **kwargs):
 
     Returns:
         A metric: an `AlignmentMetric` (kinds `"fill"`, `"fill_free"`), a
-        `LocalizationMetric` (kinds `"localization"`, `"decoy_masks"`), a
+        `LocalizationMetric` (kinds `"localization"`, `"decoy"`), a
         `DecoyReliance` (`"decoy_model"`) or a `SanityMetric` (`"sanity"`).
 
     Example:
