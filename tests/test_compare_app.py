@@ -435,5 +435,5 @@ def test_two_seeds_with_a_constant_difference_give_no_verdict_and_the_report_say
     assert cell["verdict"] == statistics.NO_VERDICT and cell["p_value"] is None
     text = report.markdown(stored)
     assert "### Warnings" in text and "only 2 seed(s)" in text
-    rows = [line for line in text.split("### Tables")[1].splitlines() if line.startswith("| accuracy")]
+    rows = [line for line in text.split("### Tables")[1].splitlines() if line.startswith("| `accuracy`")]
     assert rows and not any("worse" in row or "p=0.000" in row for row in rows)
