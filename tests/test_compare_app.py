@@ -437,3 +437,15 @@ def test_two_seeds_with_a_constant_difference_give_no_verdict_and_the_report_say
     assert "### Warnings" in text and "only 2 seed(s)" in text
     rows = [line for line in text.split("### Tables")[1].splitlines() if line.startswith("| `accuracy`")]
     assert rows and not any("worse" in row or "p=0.000" in row for row in rows)
+
+
+def test_compare_on_a_decoy_dataset_reports_reliance_attribution_and_sanity(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("compare", *TINY, "--dataset", "digits-decoy", "--methods", "none",
+                   "--metric", "random_logit", "--out", str(out)) == 0
+    scores = json.loads((out / "results.json").read_text())["runs"][0]["scores"]
+    assert {"decoy_reliance", "decoy_reliance_swapped"} <= set(scores)
+    assert {"decoy_attribution", "object_attribution"} <= set(scores["grad_cam"]["decoy"])
+    assert set(scores["grad_cam"]["sanity"]) == {"random_logit"}
+    text = (out / "report.md").read_text()
+    assert "### Decoy: how much each model uses the shortcut" in text and "#### grad_cam / sanity" in text

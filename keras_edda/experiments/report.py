@@ -72,9 +72,9 @@ def tables(runs, methods=None):
     for method in methods:
         for seed in seeds:
             scores = by_key[(method, seed)]
-            for metric in protocol.MODEL_METRICS:
-                if metric in scores:
-                    add("model", method, metric, scores[metric])
+            for metric, value in scores.items():  # accuracy, calibration, FGSM, decoy reliance: numbers
+                if not isinstance(value, dict):
+                    add("model", method, metric, value)
             for explainer, by_fill in scores.items():
                 if not isinstance(by_fill, dict):
                     continue
@@ -231,6 +231,7 @@ def markdown(results, reference=None):
         for target, met, evidence in checks:
             lines.append(f"| {target} | {'yes' if met else ('no' if met is False else 'n/a')} | {evidence} |")
         lines.append("")
+    lines += decoy_summary(result_tables)
     copies = _copy_summary(results["runs"])
     if copies:
         lines += ["### Copies (last epoch, mean over seeds)", "", "| method | statistic | value |", "|---|---|---|"]
@@ -261,6 +262,41 @@ def warnings_of(config, runs):
                          f"({chance:.3f}): the run looks broken (too few steps, a bad learning rate?); "
                          "its scores say little")
     return lines
+
+
+def decoy_summary(result_tables):
+    """On a decoy dataset: each method's reliance on the decoy next to where its maps put their mass.
+
+    A faithful explainer of a model that relies on the decoy puts mass on it; the random maps' share
+    is the patch's area share, the level of a map that ignores it.
+    """
+    model = result_tables.get("model", {})
+    if not any("decoy_reliance" in by_metric for by_metric in model.values()):
+        return []
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    decoy_tables = [name for name in result_tables if name.endswith(f"/ {protocol.DECOY}")]
+    header = ["method", "decoy_reliance (lower: less shortcut)", "decoy_reliance_swapped"]
+    for name in decoy_tables:
+        explainer = name.split(" / ")[0]
+        header += [f"{explainer}: mass on decoy (random maps)", f"{explainer}: mass on object (random maps)"]
+    lines = ["### Decoy: how much each model uses the shortcut, and where its maps look", "",
+             "Reliance is accuracy on the decoy-consistent test view minus on the random (swapped) view; "
+             "mass is the share of the map's energy on the decoy patch or the object. Only RRR sees the "
+             "decoy masks in training (as its annotations).", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, by_metric in model.items():
+        row = [method] + [f"{mean(by_metric[k]):.3f}" if k in by_metric else "-"
+                          for k in ("decoy_reliance", "decoy_reliance_swapped")]
+        for name in decoy_tables:
+            table = result_tables[name].get(method, {})
+            for metric in ("decoy_attribution", "object_attribution"):
+                if metric in table:
+                    gain = mean(table[f"{metric}_gain"]) if f"{metric}_gain" in table else 0.0
+                    row.append(f"{mean(table[metric]):.3f} ({mean(table[metric]) - gain:.3f})")
+                else:
+                    row.append("-")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
 
 
 def _eval_images(config):
