@@ -1,6 +1,9 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow turns oneDNN on by itself only on CPUs with AVX-512; without it, Conv2D has no channels_first
+# (NCHW) kernel on the CPU, and the channels_first tests fail on e.g. an AVX2-only AMD EPYC.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
