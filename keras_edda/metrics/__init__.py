@@ -16,6 +16,7 @@ from keras_edda.metrics.confidence import (
                                            SalientOcclusionDrop,
 )
 from keras_edda.metrics.localization import EnergyPointingGame, LocalizationMetric, PointingGame
+from keras_edda.metrics.mu_fidelity import MuFidelity
 from keras_edda.metrics.registry import LOCALIZATION_METRICS, METRICS, get
 from keras_edda.metrics.road import ROAD
 from keras_edda.metrics.robustness import fgsm_accuracy, fgsm_images
@@ -25,7 +26,7 @@ from keras_edda.metrics.suite import DEFAULT_METRICS, AlignmentSuite
 __all__ = [
     "AlignmentMetric", "AlignmentSuite", "AverageDrop", "CausalMetric", "DEFAULT_METRICS", "DeletionAUC",
     "EnergyPointingGame", "IncreaseInConfidence", "InsertionAUC", "LOCALIZATION_METRICS", "LocalizationMetric",
-    "METRICS", "NonSalientAgreement", "OccludedCopyMetric", "PointingGame", "ProbabilityReader", "ROAD",
+    "METRICS", "MuFidelity", "NonSalientAgreement", "OccludedCopyMetric", "PointingGame", "ProbabilityReader", "ROAD",
     "SaliencyMetric", "SalientOcclusionDrop", "expected_calibration_error", "fgsm_accuracy", "fgsm_images", "get",
     "mean_confidence", "trapezoid_auc",
 ]

@@ -6,6 +6,7 @@ from keras_edda.metrics.base import AlignmentMetric
 from keras_edda.metrics.causal import DeletionAUC, InsertionAUC
 from keras_edda.metrics.confidence import AverageDrop, IncreaseInConfidence, NonSalientAgreement, SalientOcclusionDrop
 from keras_edda.metrics.localization import EnergyPointingGame, LocalizationMetric, PointingGame
+from keras_edda.metrics.mu_fidelity import MuFidelity
 from keras_edda.metrics.road import ROAD
 from keras_edda.metrics.saliency_metric import SaliencyMetric
 
@@ -25,7 +26,7 @@ METRICS = {
                    SalientOcclusionDrop, NonSalientAgreement,
                    _variant(DeletionAUC, "deletion_auc_normalized", normalize="start"),
                    _variant(InsertionAUC, "insertion_auc_normalized", normalize="start"),
-                   ROAD, _variant(ROAD, "road_lerf", "higher", order="lerf"), SaliencyMetric)
+                   ROAD, _variant(ROAD, "road_lerf", "higher", order="lerf"), SaliencyMetric, MuFidelity)
 }
 
 # Judges against ground-truth object masks, called as `metric(maps, object_masks)`.
