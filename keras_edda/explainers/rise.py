@@ -3,6 +3,7 @@
 import math
 import numbers
 
+import numpy as np
 import tensorflow as tf
 
 from keras_edda import _checks
@@ -13,6 +14,27 @@ from keras_edda.explainers.targets import explained_score
 from keras_edda.ops import fills
 from keras_edda.ops.batching import chunked_loop
 from keras_edda.ops.layout import spatial_size
+
+
+def interpolation_matrix(in_size, out_size):
+    """Linear interpolation from `in_size` to `out_size` points as a matrix (out, in) float32.
+
+    Half-pixel centres and mirrored borders: scikit-image's `resize(order=1, mode="reflect")`, the RISE
+    authors' upsampling of the masks.
+    """
+    position = (np.arange(out_size) + 0.5) * in_size / out_size - 0.5
+    low = np.floor(position).astype(int)
+    fraction = position - low
+    period = max(2 * in_size - 2, 1)
+
+    def mirror(index):
+        index = np.abs(index) % period
+        return np.where(index >= in_size, period - index, index)
+
+    matrix = np.zeros((out_size, in_size), np.float32)
+    np.add.at(matrix, (np.arange(out_size), mirror(low)), 1.0 - fraction)
+    np.add.at(matrix, (np.arange(out_size), mirror(low + 1)), fraction)
+    return matrix
 
 
 @register("rise")
@@ -94,13 +116,13 @@ class Rise(Explainer):
         """Masks (c, H, W) float32 from kept cells (c, rows, cols) and uniform draws (c, 2) of the shifts."""
         rows, cols = self.grid_size
         cell_height, cell_width = math.ceil(height / rows), math.ceil(width / cols)
-        upsampled = tf.image.resize(cells[..., None], ((rows + 1) * cell_height, (cols + 1) * cell_width),
-                                    method="bilinear")[..., 0]
+        row_weights = tf.constant(interpolation_matrix(rows, (rows + 1) * cell_height))
+        col_weights = tf.constant(interpolation_matrix(cols, (cols + 1) * cell_width))
         shift = tf.cast(tf.floor(draws * [cell_height, cell_width]), tf.int32)
-        row_index = shift[:, :1] + tf.range(height)[None, :]
-        col_index = shift[:, 1:] + tf.range(width)[None, :]
-        cropped = tf.gather(upsampled, row_index, axis=1, batch_dims=1)
-        return tf.gather(cropped, col_index, axis=2, batch_dims=1)
+        # The rows and columns of the upsampled grid that the shifted crop keeps, for each mask.
+        row_weights = tf.gather(row_weights, shift[:, :1] + tf.range(height)[None, :])  # (c, H, rows)
+        col_weights = tf.gather(col_weights, shift[:, 1:] + tf.range(width)[None, :])  # (c, W, cols)
+        return tf.matmul(tf.matmul(row_weights, cells), col_weights, transpose_b=True)
 
     def explain_batch(self, images, targets):
         height, width = spatial_size(images, self.data_format)
