@@ -143,9 +143,11 @@ class KernelShap(Explainer):
         size_weights = tf.where(sizes < counts, tf.math.divide_no_nan(1.0, sizes * (counts - sizes)), 0.0)
         cdf = tf.math.cumsum(tf.math.divide_no_nan(size_weights, tf.reduce_sum(size_weights, -1, keepdims=True)),
                              axis=-1)
-        draws = tf.random.stateless_uniform(tf.stack([num_images, pairs, 2]), seeds[0])
-        size = 1.0 + tf.reduce_sum(tf.cast(cdf[:, None, :-1] < draws[..., :1], tf.float32), axis=-1)  # (N, P)
-        noise = tf.random.stateless_uniform(tf.stack([num_images, pairs, num_features]), seeds[1])
+        # The same draws for every image (each uses them with its own superpixels): an image's coalitions do
+        # not depend on the rest of the batch.
+        draws = tf.random.stateless_uniform([1, pairs, 1], seeds[0])
+        size = 1.0 + tf.reduce_sum(tf.cast(cdf[:, None, :-1] < draws, tf.float32), axis=-1)  # (N, P)
+        noise = tf.random.stateless_uniform(tf.stack([1, pairs, num_features]), seeds[1])
         noise = tf.where(present[:, None, :] > 0, noise, 2.0)
         ranks = tf.argsort(tf.argsort(noise, axis=-1), axis=-1)
         chosen = tf.cast(tf.cast(ranks, tf.float32) < size[..., None], tf.float32)
