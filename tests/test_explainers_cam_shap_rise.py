@@ -248,14 +248,24 @@ def test_mixed_float16_maps_are_float32_and_close(name):
     assert float(np.abs(maps.numpy() - expected).max()) < 0.05 * (np.abs(expected).max() + 1e-6)
 
 
-def test_usable_by_name_in_the_metrics_suite_and_the_callback_helpers():
+def test_usable_by_name_in_the_metrics_the_callback_and_edda():
+    from keras_edda.callbacks import AlignmentCallback
+    from keras_edda.layers import EDDA
+
     model = small_cnn()
     images = random_images()
     for name in NAMES:
         maps = make(name, model)(images)
-        scores = metrics.get("deletion_auc", steps=4)(model, images, maps)
-        assert scores.shape == (6,)
+        assert metrics.get("deletion_auc", steps=4)(model, images, maps).shape == (6,)
     assert {"grad_cam_pp", "score_cam", "rise", "kernel_shap"} <= set(explainers.EXPLAINERS)
+    labels = np.arange(6) % 5
+    model.compile("adam", "sparse_categorical_crossentropy")
+    callback = AlignmentCallback((images, labels), explainers=("grad_cam_pp", "rise"), metrics=("average_drop",),
+                                 explainer_kwargs={"rise": SETTINGS["rise"]}, max_samples=6)
+    history = model.fit(images, labels, epochs=1, batch_size=3, verbose=0, callbacks=[callback])
+    assert {"val_alignment_grad_cam_pp_average_drop", "val_alignment_rise_average_drop"} <= set(history.history)
+    out = EDDA(model, explainer="score_cam")({"images": images, "labels": labels})
+    assert out["images"].shape[0] > 6 and out["images"].shape[0] % 6 == 0 and bool(tf.reduce_all(tf.math.is_finite(out["images"])))
 
 
 # Bad input ---------------------------------------------------------------------------------------
