@@ -79,7 +79,11 @@ def test_bad_input_gets_clear_errors():
             metrics.MuFidelity(subset_fraction=fraction)
     with pytest.raises(TypeError, match="seed='a'"):
         metrics.MuFidelity(seed="a")
+    with pytest.raises(ValueError, match="grid_size=0"):
+        metrics.MuFidelity(grid_size=0)
+    # A grid finer than the image is one cell per pixel along that axis.
     model = small_cnn()
     images = random_images()
-    with pytest.raises(ValueError, match="grid_size"):
-        metrics.MuFidelity(grid_size=17)(model, images, np.ones((6, 16, 16, 1), "float32"))
+    maps = explainers.Saliency(model)(images)
+    np.testing.assert_allclose(metrics.MuFidelity(grid_size=(17, 40), num_subsets=16)(model, images, maps),
+                               metrics.MuFidelity(grid_size=None, num_subsets=16)(model, images, maps), rtol=1e-6)

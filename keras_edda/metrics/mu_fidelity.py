@@ -40,7 +40,9 @@ class MuFidelity(AlignmentMetric):
     Args:
         num_subsets: random subsets per image (xplique: 200; default 128).
         grid_size: int or (rows, cols) of the cells (xplique: 9); `None`
-            makes every pixel a cell (the paper's pixel subsets).
+            makes every pixel a cell (the paper's pixel subsets), as does a
+            grid finer than the image along that axis (9 on 8 x 8 images:
+            8 x 8 cells).
         subset_fraction: probability that a cell is removed, in (0, 1)
             (xplique: 0.2).
         fill: what replaces the removed cells: a number (default 0.0), a fill
@@ -74,12 +76,9 @@ class MuFidelity(AlignmentMetric):
         self._fill_fn = fills.get(fill, data_format=self.data_format, seed=seed)
 
     def _grid(self, height, width):
+        """The grid's (rows, cols) on images of `height` x `width`: at most one cell per pixel."""
         grid = self.grid_size or (height, width)
-        if grid[0] > height or grid[1] > width:
-            raise ValueError(
-                "`grid_size` must not exceed the image size. Received: "
-                f"grid_size={self.grid_size} for images of size {(height, width)}")
-        return grid
+        return min(grid[0], height), min(grid[1], width)
 
     def removed_cells(self, height, width):
         """1.0 on the removed cells: (num_subsets, rows * cols) float32."""
