@@ -3,6 +3,7 @@ against its compute limit, in one process, on the benchmark CNN and on ResNet-20
 
     python benchmarks/explainers_cam_shap_rise.py [--images 8] [--size 32] [--masks 500]
         [--samples 200] [--grid 8] [--chunk 512] [--repeats 3] [--models benchmark,resnet20]
+        [--only grad_cam_pp,score_cam,rise,kernel_shap]
 
 References (each on the same model, images and targets, timed in turns with ours):
 Grad-CAM++ and Score-CAM: tf-keras-vis 0.8.7 (`GradcamPlusPlus`, `Scorecam(max_N=-1)`: every
@@ -169,6 +170,8 @@ def rows_for(model_name, args):
 
     rows = []
     for name, functions in runs.items():
+        if args.only and name not in args.only.split(","):
+            continue
         seconds = interleaved_medians(functions, args.repeats)
         ours = seconds["ours"]
         reference = seconds.get("reference")
@@ -187,6 +190,7 @@ def main():
     parser.add_argument("--chunk", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="benchmark,resnet20")
+    parser.add_argument("--only", default="", help="comma-separated explainers to time (default: all four)")
     args = parser.parse_args()
     print(f"# {device_name()}; {args.images} images {args.size}x{args.size}x3; RISE {args.masks} masks grid 7; "
           f"Kernel SHAP {args.samples} samples grid {args.grid}; chunk {args.chunk}; median of {args.repeats} "
