@@ -41,6 +41,8 @@ setup(
             "scikit-image",
             "pandas",
             "cachetools",
+            "shap",
+            "tf-keras-vis==0.8.7",
         ],
     },
     entry_points={"console_scripts": ["keras-edda=keras_edda.cli:main"]},

@@ -110,8 +110,10 @@ REFERENCE_SCORES = {
 }
 
 
-# ROAD and the saliency metric have their references in test_metrics_road.py, test_metrics_saliency.py.
-@pytest.mark.parametrize("name", [n for n in NAMES if not n.startswith("road") and n != "saliency_metric"])
+# ROAD, the saliency metric and MuFidelity have their references in test_metrics_road.py,
+# test_metrics_saliency.py and test_metrics_mu_fidelity.py.
+@pytest.mark.parametrize("name", [n for n in NAMES
+                                  if not n.startswith("road") and n not in ("saliency_metric", "mu_fidelity")])
 def test_agrees_with_a_slow_reference(name):
     model = small_cnn((16, 16, 3), 5)
     images = random_images(4, (16, 16, 3), seed=5)

@@ -122,13 +122,19 @@ class GradCAM(Explainer):
             gradients = tape.gradient(score, activations)
             activations = to_channels_last(tf.cast(activations, tf.float32), layer_format)
             gradients = to_channels_last(tf.cast(gradients, tf.float32), layer_format)
-            channel_weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-            cam = tf.nn.relu(
-                tf.reduce_sum(channel_weights * activations, axis=-1, keepdims=True))
+            cam = tf.nn.relu(tf.reduce_sum(
+                self.channel_weights(activations, gradients) * activations, axis=-1, keepdims=True))
             return tf.image.resize(cam, (height, width), method="bilinear"), scores
 
         return self.map_images(grad_cam, images, targets,
                                ([height, width, 1], [self.num_classes]))
+
+    def channel_weights(self, activations, gradients):
+        """Weights (N, 1, 1, K) of the channels from channels_last activations and gradients (N, h, w, K).
+
+        Grad-CAM: the gradients' spatial mean. Subclasses (Grad-CAM++) override this.
+        """
+        return tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
 
     def _layer_format(self):
         return getattr(self.layer, "data_format", None) or self.data_format

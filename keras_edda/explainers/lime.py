@@ -2,56 +2,20 @@
 
 import numbers
 
-import numpy as np
 import tensorflow as tf
 
 from keras_edda import _checks
 from keras_edda.explainers.base import Explainer
 from keras_edda.explainers.registry import register
-from keras_edda.explainers.targets import explained_score
+from keras_edda.explainers.superpixels import (  # noqa: F401  (grid_segments, slic_segments: public here too)
+    SLIC_DEFAULTS,
+    Superpixels,
+    coalition_scores,
+    grid_segments,
+    slic_segments,
+)
 from keras_edda.ops import fills
-from keras_edda.ops.batching import chunked_loop
 from keras_edda.ops.layout import to_channels_last
-
-SLIC_DEFAULTS = {"n_segments": 50, "compactness": 30.0, "sigma": 3.0}
-
-
-def grid_segments(num_images, height, width, grid_size):
-    """Superpixels as a grid of `grid_size` (rows, cols) cells: int32 (N, H, W)."""
-    rows = tf.range(height) * grid_size[0] // height
-    cols = tf.range(width) * grid_size[1] // width
-    cells = rows[:, None] * grid_size[1] + cols[None, :]
-    return tf.broadcast_to(cells, (num_images, height, width))
-
-
-def slic_segments(images, data_format=None, **slic_options):
-    """SLIC superpixels of each image with scikit-image: int32 (N, H, W).
-
-    Runs on the host in NumPy through `tf.numpy_function`, once per image,
-    before the sampling; labels are renumbered 0..K-1 per image. Works eagerly
-    and in `tf.function` (not in a SavedModel or on a TPU).
-
-    Args:
-        images: (N, H, W, C) or (N, C, H, W) images.
-        data_format: layout of the images.
-        **slic_options: arguments of `skimage.segmentation.slic`; the
-            defaults are Agarwal & Nguyen's (`n_segments=50`,
-            `compactness=30`, `sigma=3`).
-    """
-    options = {**SLIC_DEFAULTS, **slic_options}
-    images = to_channels_last(images, _checks.standardize_data_format(data_format))
-
-    def segment(batch):
-        from skimage.segmentation import slic
-
-        out = np.empty(batch.shape[:3], np.int32)
-        for index, image in enumerate(batch):
-            labels = slic(image.astype(np.float64), channel_axis=-1, start_label=0, **options)
-            out[index] = np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
-        return out
-
-    segments = tf.numpy_function(segment, [tf.cast(images, tf.float32)], tf.int32, stateful=False)
-    return tf.reshape(segments, tf.shape(images)[:3])
 
 
 def weighted_ridge(features, targets, weights, alpha):
@@ -136,16 +100,9 @@ class Lime(Explainer):
                  fill=0.0, kernel_width=0.25, alpha=1.0, seed=0, batch_size=512,
                  use_logits=True, data_format=None):
         self.num_samples = _checks.check_positive_int(num_samples, "num_samples")
-        if not (callable(segments) or segments in ("grid", "slic")):
-            raise ValueError(
-                "`segments` must be 'grid', 'slic' or a callable `fn(images) -> (N, H, W)` ids. "
-                f"Received: segments={segments!r}")
-        self.segments = segments
-        if isinstance(grid_size, (tuple, list)) and len(grid_size) == 2:
-            self.grid_size = tuple(_checks.check_positive_int(v, "grid_size") for v in grid_size)
-        else:
-            self.grid_size = (_checks.check_positive_int(grid_size, "grid_size"),) * 2
-        self.slic_options = dict(slic_options or {})
+        self.superpixels = Superpixels(segments, grid_size, slic_options)
+        self.segments, self.grid_size = segments, self.superpixels.grid_size
+        self.slic_options = self.superpixels.slic_options
         for name, value in (("kernel_width", kernel_width), ("alpha", alpha)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
                 raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
@@ -159,22 +116,7 @@ class Lime(Explainer):
 
     def segment(self, images):
         """Superpixel ids (N, H, W) int32 of channels_last `images`, 0..K-1."""
-        num_images = tf.shape(images)[0]
-        height, width = images.shape[1], images.shape[2]
-        if self.segments == "grid":
-            if self.grid_size[0] > height or self.grid_size[1] > width:
-                raise ValueError(
-                    "`grid_size` must not exceed the image size. Received: "
-                    f"grid_size={self.grid_size} for images of size {(height, width)}")
-            return grid_segments(num_images, height, width, self.grid_size)
-        if self.segments == "slic":
-            return slic_segments(images, "channels_last", **self.slic_options)
-        segments = tf.convert_to_tensor(self.segments(images))
-        if segments.shape.rank != 3 or not segments.dtype.is_integer:
-            raise ValueError(
-                "A `segments` function must return integer ids (N, H, W). "
-                f"Received: shape={segments.shape}, dtype={segments.dtype.name}")
-        return tf.cast(segments, tf.int32)
+        return self.superpixels.segment(images)
 
     def _samples(self, num_images, num_features):
         shape = tf.stack([num_images, self.num_samples, num_features])
@@ -192,29 +134,10 @@ class Lime(Explainer):
         num_features = tf.reduce_max(segments) + 1
         present = tf.reduce_max(tf.one_hot(segments, num_features), axis=(1, 2))
         samples = self._samples(num_images, num_features) * present[:, None, :]
-        flat_samples = tf.reshape(samples, (-1, num_features))
-        if self.data_format == "channels_first":
-            hidden_axis = 1
-        else:
-            hidden_axis = -1
-
         original_scores = self.predict_scores(images)
         weights = self.target_weights(targets, original_scores)
-        num_samples = self.num_samples
-
-        def body(start, stop, scores_so_far):
-            item = tf.range(start, stop)
-            image_index = item // num_samples
-            on = self._visible_pixels(tf.gather(flat_samples, item), segments, image_index)
-            perturbed = fills.fill_masked(
-                tf.gather(images, image_index), tf.expand_dims(1.0 - on, hidden_axis), self._fill_fn)
-            scores, _ = self.scores(perturbed)
-            score = explained_score(tf.gather(weights, image_index), scores)
-            return tf.tensor_scatter_nd_update(scores_so_far, item[:, None], score)
-
-        scores = chunked_loop(body, self._static_count(images, num_samples), self.batch_size,
-                              tf.zeros((num_images * num_samples,)))
-        scores = tf.reshape(scores, (num_images, num_samples))
+        scores = coalition_scores(self, self.superpixels, images, segments, samples, self.num_samples,
+                                  weights, self._fill_fn)
         similarity = tf.reduce_sum(samples * present[:, None, :], axis=-1) / tf.maximum(
             tf.norm(samples, axis=-1) * tf.norm(present, axis=-1, keepdims=True), 1e-12)
         distance = 1.0 - similarity
@@ -223,24 +146,10 @@ class Lime(Explainer):
         maps = tf.gather(coefficients, segments, batch_dims=1)
         return maps[..., None]
 
-    def _visible_pixels(self, samples, segments, image_index):
-        """1.0 on the pixels of the "on" superpixels: (c, H, W) for samples (c, F) of images `image_index`."""
-        height, width = segments.shape[1], segments.shape[2]
-        rows, cols = self.grid_size
-        if self.segments == "grid" and height is not None and width is not None and (
-                height % rows == 0 and width % cols == 0):
-            # Equal cells: each sample's on/off grid repeated over the cells' pixels, no per-pixel gather.
-            cells = tf.reshape(samples, (-1, rows, 1, cols, 1))
-            shape = tf.stack([tf.shape(samples)[0], rows, height // rows, cols, width // cols])
-            return tf.reshape(tf.broadcast_to(cells, shape), (-1, height, width))
-        return tf.gather(samples, tf.gather(segments, image_index), batch_dims=1)
-
     def get_config(self):
         return {
             "num_samples": self.num_samples,
-            "segments": self.segments if isinstance(self.segments, str) else "callable",
-            "grid_size": self.grid_size,
-            "slic_options": self.slic_options,
+            **self.superpixels.get_config(),
             "fill": fills.config_name(self.fill, self._fill_fn),
             "kernel_width": self.kernel_width,
             "alpha": self.alpha,

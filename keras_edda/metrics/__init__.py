@@ -17,6 +17,7 @@ from keras_edda.metrics.confidence import (
 )
 from keras_edda.metrics.decoy import DecoyAttribution, DecoyReliance, DecoyRelianceSwapped, ObjectAttribution
 from keras_edda.metrics.localization import EnergyPointingGame, LocalizationMetric, PointingGame
+from keras_edda.metrics.mu_fidelity import MuFidelity
 from keras_edda.metrics.randomisation import (
                                            ModelParameterRandomisation,
                                            RandomLogit,
@@ -43,7 +44,8 @@ __all__ = [
     "AlignmentMetric", "AlignmentSuite", "AverageDrop", "CausalMetric", "DECOY_METRICS", "DEFAULT_METRICS",
     "DecoyAttribution", "DecoyReliance", "DecoyRelianceSwapped", "DeletionAUC", "EnergyPointingGame",
     "IncreaseInConfidence", "InsertionAUC", "LOCALIZATION_METRICS", "LocalizationMetric", "METRICS",
-    "ModelParameterRandomisation", "NonSalientAgreement", "ObjectAttribution", "OccludedCopyMetric", "PointingGame",
+    "ModelParameterRandomisation", "MuFidelity", "NonSalientAgreement", "ObjectAttribution", "OccludedCopyMetric",
+    "PointingGame",
     "ProbabilityReader", "ROAD", "RandomLogit", "SANITY_METRICS", "SaliencyMetric", "SalientOcclusionDrop",
     "SanityMetric", "expected_calibration_error", "fgsm_accuracy", "fgsm_images", "get", "mean_confidence",
     "randomised_models", "spearman_correlation", "trapezoid_auc", "KINDS", "names", "register",

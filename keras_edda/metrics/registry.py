@@ -144,6 +144,7 @@ def _register_built_ins():
     )
     from keras_edda.metrics.decoy import DecoyAttribution, DecoyReliance, DecoyRelianceSwapped, ObjectAttribution
     from keras_edda.metrics.localization import EnergyPointingGame, PointingGame
+    from keras_edda.metrics.mu_fidelity import MuFidelity
     from keras_edda.metrics.randomisation import ModelParameterRandomisation, RandomLogit
     from keras_edda.metrics.road import ROAD
     from keras_edda.metrics.saliency_metric import SaliencyMetric
@@ -153,6 +154,7 @@ def _register_built_ins():
     register(DeletionAUC, name="deletion_auc_normalized", normalize="start")
     register(InsertionAUC, name="insertion_auc_normalized", normalize="start")
     register(IncreaseInConfidence, default=False)  # ExCon's companion of Average Drop: when asked for
+    register(MuFidelity, default=False)  # 128 subsets per image: scored when --metric names it
     register(ROAD)
     register(ROAD, name="road_lerf", score_direction="higher", order="lerf")
     register(SaliencyMetric)
