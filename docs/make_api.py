@@ -45,7 +45,7 @@ SECTIONS = [
     ("keras_edda.callbacks", callbacks, ["AlignmentCallback", "take_images"]),
     ("keras_edda.datasets", datasets, ["load", "load_digits", "load_digits_canvas", "load_tfds", "load_folder",
                                        "split_indices", "Dataset"]),
-    ("keras_edda.decoy_data", decoy_data, ["add_decoys", "load_decoy", "load_digits_decoy", "require_decoys",
+    ("keras_edda.decoy_data", decoy_data, ["add_decoys", "with_ink_masks", "require_decoys",
                                            "plant_decoys", "decoy_masks", "decoy_shades", "ink_box_masks"]),
     ("keras_edda.metrics.randomisation", metrics.randomisation, ["average_ranks", "pearson_correlation",
                                                                  "weighted_layers", "initial_value",

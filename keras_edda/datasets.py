@@ -18,7 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_edda import _checks
+from keras_edda import _checks, decoy_data
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # The built-in models pool three times; smaller images leave no spatial map.
@@ -581,9 +581,7 @@ def load(spec, data_dir=None, download=False, image_size=None, channels=None,
     if decoy is not None and not (isinstance(spec, str) and spec.endswith("-decoy")):
         raise ValueError(f"`decoy` settings need a 'NAME-decoy' dataset. Received: decoy={decoy!r}, dataset={spec!r}")
     if isinstance(spec, str) and spec.endswith("-decoy") and not spec.startswith(("tfds:", "folder:")):
-        from keras_edda import decoy_data
-
-        return decoy_data.load_decoy(spec, decoy, data_dir=data_dir, download=download,
+        return load_decoy(spec, decoy, data_dir=data_dir, download=download,
                                      image_size=image_size, channels=channels, max_examples=max_examples,
                                      validation_fraction=validation_fraction, split_seed=split_seed,
                                      test_fraction=test_fraction)
@@ -612,3 +610,71 @@ def load(spec, data_dir=None, download=False, image_size=None, channels=None,
     raise ValueError(
         "Unknown dataset. Expected 'digits', 'digits-canvas', 'tfds:NAME' or 'folder:PATH'. "
         f"Received: dataset={spec!r}")
+
+
+def load_decoy(spec, decoy=None, **load_kwargs):
+    """Loads `"NAME-decoy"`: the dataset NAME with `add_decoys(**decoy)`.
+
+    `keras_edda.datasets.load` sends its `"NAME-decoy"` names here. For
+    `"digits-decoy"` each digit also gets an object mask: the tight box of
+    its ink (pixels above 0.1), as the digits canvas does.
+
+    Args:
+        spec: `"NAME-decoy"`, NAME a name `keras_edda.datasets.load` knows
+            (`"digits"`, `"digits-canvas"`, `"cifar10"`, ...).
+        decoy: dict of `add_decoys` settings (`patch_size`,
+            `informative_fraction`, `seed`); `None`: the defaults.
+        **load_kwargs: passed to `keras_edda.datasets.load` for NAME.
+
+    Returns:
+        A `Dataset` with the attributes of `add_decoys`.
+
+    Example:
+
+    ```python
+    data = keras_edda.datasets.load("digits-decoy", decoy={"patch_size": 8})
+    ```
+    """
+    if decoy is None:
+        decoy = {}
+    if not isinstance(decoy, dict) or set(decoy) - set(decoy_data.SETTINGS):
+        raise ValueError(f"`decoy` must be a dict with keys among {list(decoy_data.SETTINGS)}. "
+                         f"Received: decoy={decoy!r}")
+    base = spec[: -len("-decoy")]
+    data = load(base, **load_kwargs)
+    if base == "digits":
+        data = decoy_data.with_ink_masks(data)
+    return decoy_data.add_decoys(data, **decoy)
+
+
+def load_digits_decoy(image_size=32, patch_size=None, informative_fraction=1.0, seed=0, test_fraction=0.25,
+                      validation_fraction=0.15, split_seed=0):
+    """The embedded digits with a class-coded decoy patch (Decoy-MNIST's recipe), with object masks.
+
+    The digits of `load("digits")` (the same split), each with an object
+    mask (the tight box of its ink, pixels above 0.1, as the digits canvas
+    does) and a decoy (`add_decoys`; the object mask has the patch cut
+    out). The same as `keras_edda.datasets.load("digits-decoy", ...)`.
+
+    Args:
+        image_size: side of the square images (at least 8).
+        patch_size: side of the patch (`None`: `image_size // 4`).
+        informative_fraction: share of training and validation images whose
+            patch shows their own class's shade.
+        seed: seed of the decoys.
+        test_fraction, validation_fraction, split_seed: the split, as in
+            `keras_edda.datasets.load`.
+
+    Returns:
+        A `Dataset` with the attributes of `add_decoys`.
+
+    Example:
+
+    ```python
+    data = keras_edda.datasets.load_digits_decoy(32)
+    data.x_test.shape, data.decoy_masks_test.shape  # (450, 32, 32, 1) twice
+    ```
+    """
+    return load_decoy("digits-decoy", {"patch_size": patch_size, "informative_fraction": informative_fraction,
+                                       "seed": seed}, image_size=image_size, test_fraction=test_fraction,
+                      validation_fraction=validation_fraction, split_seed=split_seed)

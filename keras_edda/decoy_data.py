@@ -138,8 +138,6 @@ def add_decoys(data, patch_size=None, informative_fraction=1.0, seed=0, data_for
     data.x_test_swapped.shape == data.x_test.shape  # True
     ```
     """
-    from keras_edda.datasets import Dataset
-
     data_format = _checks.standardize_data_format(data_format)
     height, width = (data.x_train.shape[2:4] if data_format == "channels_first" else data.x_train.shape[1:3])
     patch_size, informative_fraction = _check_settings(patch_size, informative_fraction, height, width)
@@ -168,7 +166,7 @@ def add_decoys(data, patch_size=None, informative_fraction=1.0, seed=0, data_for
             (data.object_masks_train, data.object_masks_val, data.object_masks_test),
             (masks_train, masks_val, masks_test)))
     boxes = None if data.boxes_test is None else (data.boxes_train, data.boxes_val, data.boxes_test)
-    decoyed = Dataset(f"{data.name}-decoy", (x_train, data.y_train),
+    decoyed = type(data)(f"{data.name}-decoy", (x_train, data.y_train),
                       (plant_decoys(data.x_test, shown_test, masks_test, num_classes, data_format), data.y_test),
                       data.class_names, validation=(x_val, data.y_val), split_seed=data.split_seed,
                       test_fraction=data.test_fraction, validation_fraction=data.validation_fraction,
@@ -216,75 +214,6 @@ def with_ink_masks(data, threshold=0.1):
 
 
 SETTINGS = ("patch_size", "informative_fraction", "seed")
-
-
-def load_decoy(spec, decoy=None, **load_kwargs):
-    """Loads `"NAME-decoy"`: the dataset NAME with `add_decoys(**decoy)`.
-
-    `keras_edda.datasets.load` sends its `"NAME-decoy"` names here. For
-    `"digits-decoy"` each digit also gets an object mask: the tight box of
-    its ink (pixels above 0.1), as the digits canvas does.
-
-    Args:
-        spec: `"NAME-decoy"`, NAME a name `keras_edda.datasets.load` knows
-            (`"digits"`, `"digits-canvas"`, `"cifar10"`, ...).
-        decoy: dict of `add_decoys` settings (`patch_size`,
-            `informative_fraction`, `seed`); `None`: the defaults.
-        **load_kwargs: passed to `keras_edda.datasets.load` for NAME.
-
-    Returns:
-        A `Dataset` with the attributes of `add_decoys`.
-
-    Example:
-
-    ```python
-    data = keras_edda.datasets.load("digits-decoy", decoy={"patch_size": 8})
-    ```
-    """
-    from keras_edda import datasets
-
-    if decoy is None:
-        decoy = {}
-    if not isinstance(decoy, dict) or set(decoy) - set(SETTINGS):
-        raise ValueError(f"`decoy` must be a dict with keys among {list(SETTINGS)}. Received: decoy={decoy!r}")
-    base = spec[: -len("-decoy")]
-    data = datasets.load(base, **load_kwargs)
-    if base == "digits":
-        data = with_ink_masks(data)
-    return add_decoys(data, **decoy)
-
-
-def load_digits_decoy(image_size=32, patch_size=None, informative_fraction=1.0, seed=0, test_fraction=0.25,
-                      validation_fraction=0.15, split_seed=0):
-    """The embedded digits with a class-coded decoy patch (Decoy-MNIST's recipe), with object masks.
-
-    The digits of `load("digits")` (the same split), each with an object
-    mask (the tight box of its ink, pixels above 0.1, as the digits canvas
-    does) and a decoy (`add_decoys`; the object mask has the patch cut
-    out). The same as `keras_edda.datasets.load("digits-decoy", ...)`.
-
-    Args:
-        image_size: side of the square images (at least 8).
-        patch_size: side of the patch (`None`: `image_size // 4`).
-        informative_fraction: share of training and validation images whose
-            patch shows their own class's shade.
-        seed: seed of the decoys.
-        test_fraction, validation_fraction, split_seed: the split, as in
-            `keras_edda.datasets.load`.
-
-    Returns:
-        A `Dataset` with the attributes of `add_decoys`.
-
-    Example:
-
-    ```python
-    data = keras_edda.decoy_data.load_digits_decoy(32)
-    data.x_test.shape, data.decoy_masks_test.shape  # (450, 32, 32, 1) twice
-    ```
-    """
-    return load_decoy("digits-decoy", {"patch_size": patch_size, "informative_fraction": informative_fraction,
-                                       "seed": seed}, image_size=image_size, test_fraction=test_fraction,
-                      validation_fraction=validation_fraction, split_seed=split_seed)
 
 
 def require_decoys(data, what="decoy metrics"):

@@ -83,7 +83,7 @@ def test_settings_informative_fraction_and_patch_size():
     other = datasets.load("digits-decoy", image_size=16, decoy={"seed": 5})
     assert not np.array_equal(other.decoy_masks_train, data.decoy_masks_train)
     # The same digits function, straight.
-    direct = decoy_data.load_digits_decoy(16, patch_size=3, informative_fraction=0.5, seed=4)
+    direct = datasets.load_digits_decoy(16, patch_size=3, informative_fraction=0.5, seed=4)
     np.testing.assert_array_equal(direct.x_train, data.x_train)
 
 
