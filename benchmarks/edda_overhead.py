@@ -26,7 +26,7 @@ from _timing import device_name, median_seconds  # noqa: E402
 
 from keras_edda import explainers, models  # noqa: E402
 from keras_edda.data import edda_map_fn  # noqa: E402
-from keras_edda.layers import EDDA  # noqa: E402
+from keras_edda.methods import EDDA  # noqa: E402
 
 
 def train_step_fn(model):

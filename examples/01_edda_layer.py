@@ -31,7 +31,7 @@ if QUICK:
 classifier = keras_edda.models.small_cnn(x_train.shape[1:], 10)
 model = keras.Sequential([
     keras.Input(x_train.shape[1:]),
-    keras_edda.layers.EDDA(classifier, rate=0.5, warmup_steps=2 * len(x_train) // 64),
+    keras_edda.methods.EDDA(classifier, rate=0.5, warmup_steps=2 * len(x_train) // 64),
     classifier,
 ])
 model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])

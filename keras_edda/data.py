@@ -8,7 +8,13 @@ class MethodMapFunction:
 
     It runs the layer's two phases (`get_random_transformation`, then
     `transform_images` / `transform_labels` / `transform_sample_weights`),
-    the very functions the layer runs on dict batches and inside a model.
+    the very functions the layer runs on dict batches and inside a model,
+    and `record` (the warm-up's step count and the per-copy statistics).
+
+    The labels it returns are soft, (N, C): compile the model with
+    `keras.losses.CategoricalCrossentropy()`, not a sparse loss (which takes
+    class ids (N,)); a model compiled with a sparse categorical
+    cross-entropy is refused with a `ValueError` saying so.
 
     Attributes:
         layer: the method layer.
@@ -20,10 +26,13 @@ class MethodMapFunction:
                 "`layer` must be a method layer of keras_edda.methods (EDDA, SaliencyGuided, ...). "
                 f"Received: layer={layer!r}")
         self.layer = layer
+        layer.check_compiled_loss()
 
     def __call__(self, x, y, sample_weight=None):
         layer = self.layer
+        layer.check_compiled_loss()
         transformation = layer.get_random_transformation({"images": x, "labels": y}, training=True)
+        layer.record(transformation)
         return (layer.transform_images(x, transformation), layer.transform_labels(y, transformation),
                 layer.transform_sample_weights(sample_weight, transformation))
 

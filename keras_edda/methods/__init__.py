@@ -7,7 +7,7 @@ classifier it trains, or in `tf.data` on dict batches, or through
 `keras-edda compare --methods` knows to the classes.
 """
 
-from keras_edda.methods.base import MethodLayer, check_tensorflow_backend, clone_model
+from keras_edda.methods.base import MethodLayer, check_model, check_tensorflow_backend, clone_model
 from keras_edda.methods.cutout import Cutout
 from keras_edda.methods.edda import EDDA
 from keras_edda.methods.random_occlusion import RandomOcclusion
@@ -16,5 +16,5 @@ from keras_edda.methods.saliency_guided import SaliencyGuided
 
 __all__ = [
     "EDDA", "METHODS", "Cutout", "MethodLayer", "RandomOcclusion", "SaliencyGuided",
-    "check_tensorflow_backend", "clone_model", "get", "register",
+    "check_model", "check_tensorflow_backend", "clone_model", "get", "register",
 ]
