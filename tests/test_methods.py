@@ -14,7 +14,7 @@ from conftest import random_images, small_cnn
 
 from keras_edda import explainers, metrics
 from keras_edda.data import edda_map_fn, method_map_fn
-from keras_edda.methods import EDDA, METHODS, Cutout, RandomOcclusion, SaliencyGuided, clone_model
+from keras_edda.methods import EDDA, METHODS, Cutout, RandomOcclusion, SaliencyGuided, check_model, clone_model
 from keras_edda.methods.edda import decreased_targets
 
 SHAPE = (8, 8, 3)
