@@ -182,7 +182,8 @@ class MethodLayer(keras.layers.Layer):
                                            name="images_seen", aggregation="only_first_replica")
         # Inside a model, the training `loss` Keras logs includes the copies' loss; this metric logs it
         # apart, so that `loss - copies_loss` compares with `val_loss` (see docs/methods.md).
-        self.copy_loss_tracker = keras.metrics.Mean(name="copies_loss")
+        if self.copy_names:
+            self.copy_loss_tracker = keras.metrics.Mean(name="copies_loss")
         self._head = None
 
     # The classifier and its head ---------------------------------------------
@@ -419,13 +420,7 @@ class MethodLayer(keras.layers.Layer):
             return inputs
         images = tf.convert_to_tensor(inputs)
         transformation = self._transformation(images, None, complete=False)
-        statistics = self._moving_statistics()
-        saved = [tf.identity(variable.value) for variable in statistics]
-        outputs = self.get_classifier()(tf.stop_gradient(self.copies(images, transformation)), training=True)
-        # The copies' pass normalised them with their own batch statistics; the moving averages
-        # stay the real images' (the model normalises real images with them at inference).
-        for variable, value in zip(statistics, saved):
-            variable.assign(value)
+        outputs = self.training_pass(tf.stop_gradient(self.copies(images, transformation)))
         if self.needs_copy_predictions:
             # The decisions read the training pass's own outputs: no second pass over the copies.
             transformation = self.complete_transformation(transformation, tf.stop_gradient(outputs))
@@ -434,6 +429,28 @@ class MethodLayer(keras.layers.Layer):
         self.copy_loss_tracker.update_state(loss)
         self.add_loss(loss)
         return inputs
+
+    def training_pass(self, images):
+        """The classifier on `images` in training mode, its batch-norm moving averages left as they were.
+
+        The pass normalises `images` with their own batch statistics; the
+        moving averages stay the real images' (the model normalises real
+        images with them at inference).
+        """
+        statistics = self._moving_statistics()
+        saved = [tf.identity(variable.value) for variable in statistics]
+        outputs = self.get_classifier()(images, training=True)
+        for variable, value in zip(statistics, saved):
+            variable.assign(value)
+        return outputs
+
+    def map_batch(self, x, y, sample_weight=None):
+        """The map-function surface (`keras_edda.data.method_map_fn`): `(x', y', sample_weight')`."""
+        self.check_compiled_loss()
+        transformation = self.get_random_transformation({"images": x, "labels": y}, training=True)
+        self.record(transformation)
+        return (self.transform_images(x, transformation), self.transform_labels(y, transformation),
+                self.transform_sample_weights(sample_weight, transformation))
 
     def _moving_statistics(self):
         """The moving mean and variance of the classifier's batch normalisation layers."""

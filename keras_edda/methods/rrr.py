@@ -1,0 +1,209 @@
+"""Right for the Right Reasons (Ross, Hughes & Doshi-Velez, IJCAI 2017)."""
+
+import keras
+import tensorflow as tf
+
+from keras_edda import _checks
+from keras_edda.methods.base import MethodLayer, check_weight
+from keras_edda.methods.registry import register
+from keras_edda.ops.layout import to_channels_last
+
+
+@register("rrr")
+@keras.saving.register_keras_serializable(package="keras_edda")
+class RightForRightReasons(MethodLayer):
+    """Right for the Right Reasons: no input gradient where an annotation says "irrelevant".
+
+    Each training step adds `weight` times the input-gradient penalty of
+    Ross et al. (2017), eq. 1:
+
+        weight * (1 / N) * sum_n sum_d (A_nd * d/dx_nd sum_k log p_k(x_n))^2
+
+    where `A` is the annotation mask (1 on the pixels the model must not
+    use) and p the model's class probabilities (the sum runs over all
+    classes, as in the paper, so no label is needed). The 1/N makes it a
+    batch mean, as Keras' losses are (the paper sums over the batch in every
+    term). Training through it differentiates twice (double backprop).
+
+    It makes no copies: the masks ride in the batch and the layer sits in the
+    model, which takes a dict `{"images", "masks"}`:
+
+    - in a model: `x = RightForRightReasons(classifier)({"images": images,
+      "masks": masks})` returns the images (the penalty is added with
+      `add_loss` in training); `layer.wrap()` builds that model. Feed it
+      `model.fit({"images": x, "masks": m}, y)` or a `tf.data` dataset of
+      `({"images": x, "masks": m}, y)`; labels stay class ids.
+    - on dict batches `{"images", "labels", "masks"}` in `tf.data`, the layer
+      checks the masks and returns the dict.
+    - the map function (`keras_edda.data.method_map_fn(layer)`) takes
+      `(x, y, masks)` or `(x, y, masks, w)` batches and returns
+      `({"images": x, "masks": masks}, y[, w])`, the model's input.
+
+    Masks are (N, H, W, 1), (N, H, W) or the images' own shape (N, H, W, C)
+    (channels first: (N, 1, H, W) or (N, C, H, W)), finite, usually 0/1.
+    Inside `tf.data` or a compiled step a bad mask is an
+    `InvalidArgumentError`; eagerly a `ValueError`.
+
+    Cost per step, for a batch of N: one more forward pass of the batch (in
+    training mode, batch-norm moving averages left as they were), the
+    backward to the input, and the backward through that backward.
+
+    Args:
+        model: the classifier.
+        weight: lambda, the weight of the penalty (1.0); the paper sets it so
+            that the penalty and the cross-entropy are of one order.
+        warmup_steps, warmup_epochs, steps_per_epoch: steps before the
+            penalty counts (see `MethodLayer`).
+        data_format: layout of the images and masks.
+        **kwargs: the usual layer arguments.
+
+    Example:
+
+    ```python
+    rrr = keras_edda.methods.RightForRightReasons(classifier, weight=10.0)
+    model = rrr.wrap()          # inputs {"images", "masks"}, outputs the classifier's
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit({"images": x, "masks": masks}, y, epochs=5)
+    ```
+    """
+
+    def __init__(self, model, weight=1.0, warmup_steps=0, warmup_epochs=None, steps_per_epoch=None,
+                 data_format=None, **kwargs):
+        for name in ("fill", "fill_value", "rate", "copies_weight", "seed"):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"RightForRightReasons makes no copies and draws nothing; it takes no "
+                                 f"`{name}`. Received: {name}={kwargs[name]!r}")
+            kwargs.pop(name, None)
+        super().__init__(model, (), warmup_steps=warmup_steps, warmup_epochs=warmup_epochs,
+                         steps_per_epoch=steps_per_epoch, data_format=data_format, **kwargs)
+        self.weight = check_weight(weight, "weight")
+        self.penalty_tracker = keras.metrics.Mean(name="rrr_penalty")
+
+    # Checks ---------------------------------------------------------------------------------------------
+
+    def check_masks(self, images, masks):
+        """Masks as float32 (N, H, W, 1 or C) channels-last, checked against `images` (channels-last).
+
+        Raises:
+            ValueError: a shape that is not the images' (with one channel or
+                theirs), or NaN / Inf values (eagerly; in a graph an
+                `InvalidArgumentError` with the same message).
+        """
+        masks = tf.cast(tf.convert_to_tensor(masks), tf.float32)
+        if masks.shape.rank == 3:
+            masks = masks[..., None] if self.data_format == "channels_last" else masks[:, None]
+        if masks.shape.rank == 4:
+            masks = to_channels_last(masks, self.data_format)
+        shape, expected = masks.shape, images.shape
+        if shape.rank != 4 or any(
+                a is not None and b is not None and a != b for a, b in zip(shape[:3], expected[:3])) or \
+                shape[3] not in (1, expected[3], None):
+            raise ValueError(
+                "`masks` must be one annotation per image, (N, H, W), (N, H, W, 1) or the images' shape, "
+                f"in the layer's layout ({self.data_format}). Received: masks.shape="
+                f"{tf.convert_to_tensor(masks).shape} for images of shape {tuple(expected)} (channels last)")
+        if not tf.executing_eagerly():
+            checks = [tf.debugging.assert_equal(tf.shape(masks)[:3], tf.shape(images)[:3],
+                                                message="`masks` must have the images' batch and spatial size.")]
+            with tf.control_dependencies(checks):
+                masks = tf.identity(masks)
+        return _checks.assert_all_finite(masks, "masks")
+
+    def check_compiled_loss(self, model=None):
+        """Nothing to check: the labels stay class ids (the model's own loss takes them)."""
+
+    # The penalty ----------------------------------------------------------------------------------------
+
+    def input_gradients(self, images, training=True):
+        """d/dx sum_k log p_k(x) (N, H, W, C) in the layer's layout, differentiable (double backprop)."""
+        images = tf.cast(images, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            outputs = self.training_pass(images) if training else self.get_classifier()(images, training=False)
+            log_probabilities = tf.reduce_sum(self.head(images).log_probabilities(outputs))
+        return tape.gradient(log_probabilities, images)
+
+    def penalty(self, images, masks, training=True):
+        """`weight * mean_n sum_d (mask * input gradient)^2` (float32 scalar), before the warm-up's factor."""
+        images = _checks.check_images(images, "images")
+        images = _checks.assert_all_finite(tf.cast(images, tf.float32), "images")
+        channels_last = to_channels_last(images, self.data_format)
+        masks = self.check_masks(channels_last, masks)
+        gradients = to_channels_last(self.input_gradients(images, training), self.data_format)
+        per_image = tf.reduce_sum(tf.square(masks * gradients), axis=[1, 2, 3])
+        return self.weight * tf.reduce_mean(per_image)
+
+    # Surfaces -------------------------------------------------------------------------------------------
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """The checked masks of a batch (`{"masks": (N, H, W, 1 or C)}` channels last), or `None`."""
+        del seed
+        if training is False:
+            return None
+        images, masks = self._images_and_masks(data)
+        images = to_channels_last(tf.cast(_checks.check_images(images, "images"), tf.float32), self.data_format)
+        return {"masks": self.check_masks(images, masks)}
+
+    @staticmethod
+    def _images_and_masks(data):
+        if not isinstance(data, dict) or "images" not in data or "masks" not in data:
+            received = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(
+                "RightForRightReasons takes a dict with 'images' and 'masks' (the annotation of the pixels the "
+                f"model must not use). Received: {received}")
+        return data["images"], data["masks"]
+
+    def call(self, inputs, training=None):
+        images, masks = self._images_and_masks(inputs)
+        if "labels" in inputs:   # a dict batch in tf.data: checked, passed on as it is
+            if training is not False:
+                self.get_random_transformation(inputs)
+            return inputs
+        if not training:
+            return images
+        step = tf.identity(self.steps.value)
+        active = tf.cast(step >= self.warmup_steps, tf.float32)
+        penalty = active * self.penalty(images, masks)
+        self.steps.assign_add(1)
+        self.penalty_tracker.update_state(penalty)
+        self.add_loss(penalty)
+        return images
+
+    def map_batch(self, x, y, masks, sample_weight=None):
+        """`(x, y, masks[, w])` -> `({"images": x, "masks": masks}, y[, w])`, the masks checked."""
+        self.get_random_transformation({"images": x, "masks": masks})
+        inputs = {"images": x, "masks": masks}
+        return (inputs, y) if sample_weight is None else (inputs, y, sample_weight)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape["images"] if isinstance(input_shape, dict) else input_shape
+
+    def compute_output_spec(self, inputs, training=None):
+        if isinstance(inputs, dict) and "labels" not in inputs:
+            return keras.KerasTensor(inputs["images"].shape, dtype=inputs["images"].dtype)
+        return inputs
+
+    def wrap(self, name=None):
+        """A model `{"images", "masks"} -> classifier outputs` that trains the classifier with the penalty.
+
+        Its masks input has one channel ((N, H, W, 1), or (N, 1, H, W)).
+        """
+        classifier = self.get_classifier()
+        shape = tuple(classifier.input_shape[1:])
+        mask_shape = shape[:-1] + (1,) if self.data_format == "channels_last" else (1,) + shape[1:]
+        inputs = {"images": keras.Input(shape, name="images"), "masks": keras.Input(mask_shape, name="masks")}
+        return keras.Model(inputs, classifier(self(inputs)), name=name or f"{classifier.name}_rrr")
+
+    def statistics(self):
+        """`{"penalty": mean penalty since the last reset}` (empty before any step)."""
+        count = float(self.penalty_tracker.count.numpy()) if hasattr(self.penalty_tracker, "count") else 0.0
+        return {"penalty": float(self.penalty_tracker.result().numpy())} if count else {}
+
+    def reset_statistics(self):
+        self.penalty_tracker.reset_state()
+
+    def get_config(self):
+        config = super().get_config()
+        for name in ("fill", "fill_value", "rate", "seed", "copies_weight"):
+            config.pop(name)
+        return {**config, "weight": self.weight}
