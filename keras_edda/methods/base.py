@@ -17,6 +17,7 @@ The three surfaces call these same functions: the layer on dict batches
 layer inside a model, which trains the copies through an added loss.
 """
 
+import inspect
 import numbers
 
 import keras
@@ -293,9 +294,13 @@ class MethodLayer(keras.layers.Layer):
     def draft_transformation(self, images, targets, chosen, seed=None):
         """The transformation before the decisions that need the copies' predictions.
 
-        Defaults to `make_transformation` (complete already).
+        Defaults to `make_transformation` (complete already). A subclass
+        written before `seed` was passed on (`make_transformation(images,
+        targets, chosen)`) still works; its draws use the layer's generator.
         """
-        return self.make_transformation(images, targets, chosen, seed=seed)
+        if "seed" in inspect.signature(self.make_transformation).parameters:
+            return self.make_transformation(images, targets, chosen, seed=seed)
+        return self.make_transformation(images, targets, chosen)
 
     def complete_transformation(self, transformation, copy_outputs):
         """Adds the decisions that read the classifier's outputs (K * N, C) on the copies.

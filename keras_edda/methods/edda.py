@@ -87,10 +87,11 @@ class EDDA(MethodLayer):
 
     Cost per training step, for a batch of N: one explanation of the batch
     (Grad-CAM: one forward and one backward to its layer, which also gives
-    the prediction), one forward pass of the N non-salient copies with
-    `keep_if_correct`, one forward pass of the N salient copies with
-    `"decrease"`, and the forward and backward of the 2N copies in the
-    training step itself.
+    the prediction) and the forward and backward of the 2N copies in the
+    training step. Inside a model, `keep_if_correct` and `"decrease"` read
+    the training pass's own predictions on the copies (under
+    `stop_gradient`): no pass of their own. On dict batches and in the map
+    function, one forward pass of the 2N copies gives them.
 
     Args:
         model: the classifier (see `MethodLayer`).
