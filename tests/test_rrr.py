@@ -142,3 +142,54 @@ def test_bad_masks_and_settings_are_refused():
         RightForRightReasons(linear_model(), rate=0.5)
     with pytest.raises(ValueError, match="weight=-1"):
         RightForRightReasons(linear_model(), weight=-1)
+
+
+class CountedPasses(keras.layers.Layer):
+    """Identity that counts the forward passes the model runs."""
+
+    def build(self, input_shape):
+        self.passes = self.add_weight(shape=(), initializer="zeros", trainable=False, name="passes")
+
+    def call(self, inputs):
+        self.passes.assign_add(1.0)
+        return inputs
+
+
+def test_the_wrapped_model_runs_one_forward_with_the_reference_gradients():
+    counter = CountedPasses()
+    classifier = keras.Sequential([keras.Input(SHAPE), counter, *small_cnn(SHAPE, 3).layers])
+    model = RightForRightReasons(classifier, weight=5.0).wrap()
+    images, labels, masks = data()
+    x = tf.constant(images)
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy()
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            probabilities = classifier(x, training=True)
+            total = tf.reduce_sum(tf.math.log(probabilities))
+        gradients = inner.gradient(total, x)
+        expected = cross_entropy(labels, probabilities) + 5.0 * tf.reduce_mean(
+            tf.reduce_sum(tf.square(masks * gradients), axis=[1, 2, 3]))
+    expected_grads = outer.gradient(expected, classifier.trainable_variables)
+    model({"images": x, "masks": masks}, training=True)   # builds
+    before = float(counter.passes.numpy())
+    with tf.GradientTape() as tape:
+        outputs = model({"images": x, "masks": masks}, training=True)
+        loss = cross_entropy(labels, outputs) + tf.add_n(model.losses)
+    grads = tape.gradient(loss, classifier.trainable_variables)
+    assert float(counter.passes.numpy()) - before == 1   # the penalty and the loss share one forward
+    np.testing.assert_allclose(float(loss), float(expected), rtol=1e-5)
+    for got, want in zip(grads, expected_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-7)
+
+
+def test_the_layer_in_front_of_the_classifier_in_a_functional_model():
+    images, labels, masks = data()
+    classifier = small_cnn(SHAPE, 3)
+    layer = RightForRightReasons(classifier, weight=1.0)
+    inputs = {"images": keras.Input(SHAPE, name="images"), "masks": keras.Input((6, 6, 1), name="masks")}
+    model = keras.Model(inputs, classifier(layer(inputs)))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    history = model.fit({"images": images, "masks": masks}, labels, batch_size=4, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"]).all() and history["rrr_penalty"][0] > 0
+    assert int(layer.steps.numpy()) == 2

@@ -13,10 +13,11 @@ from keras_edda.methods.cutout import Cutout
 from keras_edda.methods.edda import EDDA
 from keras_edda.methods.random_occlusion import RandomOcclusion
 from keras_edda.methods.registry import METHODS, get, register
-from keras_edda.methods.rrr import RightForRightReasons
+from keras_edda.methods.rrr import RightForRightReasons, RightForRightReasonsModel
 from keras_edda.methods.saliency_guided import SaliencyGuided
 
 __all__ = [
-    "EDDA", "METHODS", "Cutout", "MethodLayer", "RandomOcclusion", "RightForRightReasons", "SaliencyGuided",
+    "EDDA", "METHODS", "Cutout", "MethodLayer", "RandomOcclusion", "RightForRightReasons",
+    "RightForRightReasonsModel", "SaliencyGuided",
     "check_model", "check_tensorflow_backend", "clone_model", "get", "register",
 ]

@@ -114,24 +114,41 @@ class RightForRightReasons(MethodLayer):
 
     # The penalty ----------------------------------------------------------------------------------------
 
-    def input_gradients(self, images, training=True):
-        """d/dx sum_k log p_k(x) (N, H, W, C) in the layer's layout, differentiable (double backprop)."""
-        images = tf.cast(images, tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            outputs = self.training_pass(images) if training else self.get_classifier()(images, training=False)
-            log_probabilities = tf.reduce_sum(self.head(images).log_probabilities(outputs))
-        return tape.gradient(log_probabilities, images)
+    def penalty_and_outputs(self, images, masks, classifier_pass=None):
+        """`(penalty, outputs)`: the penalty and the classifier's outputs of the pass it differentiates.
 
-    def penalty(self, images, masks, training=True):
-        """`weight * mean_n sum_d (mask * input gradient)^2` (float32 scalar), before the warm-up's factor."""
+        `weight * mean_n sum_d (mask * d/dx sum_k log p_k)^2` (float32
+        scalar, before the warm-up's factor), differentiable (double
+        backprop). `classifier_pass(images) -> outputs` runs the classifier
+        (default: `training_pass`, a pass of its own that leaves the
+        batch-norm moving averages as they were); the model `wrap` builds
+        passes the model's own training pass, so the penalty and the loss
+        share one forward.
+        """
         images = _checks.check_images(images, "images")
         images = _checks.assert_all_finite(tf.cast(images, tf.float32), "images")
-        channels_last = to_channels_last(images, self.data_format)
-        masks = self.check_masks(channels_last, masks)
-        gradients = to_channels_last(self.input_gradients(images, training), self.data_format)
+        masks = self.check_masks(to_channels_last(images, self.data_format), masks)
+        classifier_pass = classifier_pass or self.training_pass
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            outputs = classifier_pass(images)
+            log_probabilities = tf.reduce_sum(self.head(images).log_probabilities(outputs))
+        gradients = to_channels_last(tape.gradient(log_probabilities, images), self.data_format)
         per_image = tf.reduce_sum(tf.square(masks * gradients), axis=[1, 2, 3])
-        return self.weight * tf.reduce_mean(per_image)
+        return self.weight * tf.reduce_mean(per_image), outputs
+
+    def penalty(self, images, masks):
+        """`weight * mean_n sum_d (mask * input gradient)^2` (float32 scalar), before the warm-up's factor."""
+        return self.penalty_and_outputs(images, masks)[0]
+
+    def active_penalty(self, images, masks, classifier_pass=None):
+        """The penalty times 1.0 after the warm-up, 0.0 before; counts the step and logs `rrr_penalty`."""
+        step = tf.identity(self.steps.value)
+        penalty, outputs = self.penalty_and_outputs(images, masks, classifier_pass)
+        penalty = tf.cast(step >= self.warmup_steps, tf.float32) * penalty
+        self.steps.assign_add(1)
+        self.penalty_tracker.update_state(penalty)
+        return penalty, outputs
 
     # Surfaces -------------------------------------------------------------------------------------------
 
@@ -161,12 +178,7 @@ class RightForRightReasons(MethodLayer):
             return inputs
         if not training:
             return images
-        step = tf.identity(self.steps.value)
-        active = tf.cast(step >= self.warmup_steps, tf.float32)
-        penalty = active * self.penalty(images, masks)
-        self.steps.assign_add(1)
-        self.penalty_tracker.update_state(penalty)
-        self.add_loss(penalty)
+        self.add_loss(self.active_penalty(images, masks)[0])
         return images
 
     def map_batch(self, x, y, masks, sample_weight=None):
@@ -186,13 +198,16 @@ class RightForRightReasons(MethodLayer):
     def wrap(self, name=None):
         """A model `{"images", "masks"} -> classifier outputs` that trains the classifier with the penalty.
 
-        Its masks input has one channel ((N, H, W, 1), or (N, 1, H, W)).
+        The penalty differentiates the model's own training pass (one
+        forward for the loss and the penalty; the layer in front of a
+        classifier needs a pass of its own). Its masks input has one channel
+        ((N, H, W, 1), or (N, 1, H, W)); at inference the masks are unused.
+
+        Returns:
+            A `RightForRightReasonsModel` (saved and loaded as any model).
         """
-        classifier = self.get_classifier()
-        shape = tuple(classifier.input_shape[1:])
-        mask_shape = shape[:-1] + (1,) if self.data_format == "channels_last" else (1,) + shape[1:]
-        inputs = {"images": keras.Input(shape, name="images"), "masks": keras.Input(mask_shape, name="masks")}
-        return keras.Model(inputs, classifier(self(inputs)), name=name or f"{classifier.name}_rrr")
+        return RightForRightReasonsModel(self.get_classifier(), weight=self.weight, warmup_steps=self.warmup_steps,
+                                         data_format=self.data_format, name=name)
 
     def statistics(self):
         """`{"penalty": mean penalty since the last reset}` (empty before any step)."""
@@ -207,3 +222,56 @@ class RightForRightReasons(MethodLayer):
         for name in ("fill", "fill_value", "rate", "seed", "copies_weight"):
             config.pop(name)
         return {**config, "weight": self.weight}
+
+
+@keras.saving.register_keras_serializable(package="keras_edda")
+class RightForRightReasonsModel(keras.Model):
+    """A classifier trained with Right for the Right Reasons, on `{"images", "masks"}` inputs.
+
+    What `RightForRightReasons.wrap()` returns. In training, the classifier's
+    pass on the images is differentiated to the input for the penalty and
+    gives the outputs the compiled loss reads: one forward for both. At
+    inference it is the classifier (the masks are unused).
+
+    Args:
+        classifier: the classifier (`keras.Model`).
+        weight, warmup_steps, data_format: see `RightForRightReasons`.
+        **kwargs: the usual model arguments (`name`).
+
+    Example:
+
+    ```python
+    model = keras_edda.methods.RightForRightReasons(classifier, weight=10.0).wrap()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit({"images": x, "masks": masks}, y)
+    ```
+    """
+
+    def __init__(self, classifier, weight=1.0, warmup_steps=0, data_format=None, **kwargs):
+        if kwargs.get("name") is None:
+            kwargs.pop("name", None)
+        super().__init__(**kwargs)
+        if isinstance(classifier, dict):
+            classifier = keras.saving.deserialize_keras_object(classifier)
+        self.classifier = _checks.check_model(classifier, "classifier")
+        self.method = RightForRightReasons(classifier, weight=weight, warmup_steps=warmup_steps,
+                                           data_format=data_format, name="rrr")
+
+    def build(self, input_shape):
+        # The classifier is built; the method layer's state (its step count) is made with it.
+        self.method.built = True
+        self.built = True
+
+    def call(self, inputs, training=None):
+        images, masks = self.method._images_and_masks(inputs)
+        if not training:
+            return self.classifier(images, training=False)
+        penalty, outputs = self.method.active_penalty(
+            images, masks, lambda x: self.classifier(x, training=True))
+        self.add_loss(penalty)
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), "classifier": keras.saving.serialize_keras_object(self.classifier),
+                "weight": self.method.weight, "warmup_steps": self.method.warmup_steps,
+                "data_format": self.method.data_format}
