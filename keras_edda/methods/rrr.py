@@ -28,9 +28,12 @@ class RightForRightReasons(MethodLayer):
     It makes no copies: the masks ride in the batch and the layer sits in the
     model, which takes a dict `{"images", "masks"}`:
 
-    - in a model: `x = RightForRightReasons(classifier)({"images": images,
-      "masks": masks})` returns the images (the penalty is added with
-      `add_loss` in training); `layer.wrap()` builds that model. Feed it
+    - in a model: `layer.wrap()` returns a `RightForRightReasonsModel`
+      `{"images", "masks"} -> outputs` whose training pass gives both the
+      loss's outputs and the penalty's input gradient (one forward). Or, in a
+      functional model of one's own, `classifier(RightForRightReasons(
+      classifier)({"images": images, "masks": masks}))`: the layer returns
+      the images and adds the penalty from a pass of its own. Feed either
       `model.fit({"images": x, "masks": m}, y)` or a `tf.data` dataset of
       `({"images": x, "masks": m}, y)`; labels stay class ids.
     - on dict batches `{"images", "labels", "masks"}` in `tf.data`, the layer
@@ -44,9 +47,10 @@ class RightForRightReasons(MethodLayer):
     Inside `tf.data` or a compiled step a bad mask is an
     `InvalidArgumentError`; eagerly a `ValueError`.
 
-    Cost per step, for a batch of N: one more forward pass of the batch (in
-    training mode, batch-norm moving averages left as they were), the
-    backward to the input, and the backward through that backward.
+    Cost per step, for a batch of N, over a plain step: the backward to the
+    input and the backward through it (the `wrap()` model); in front of the
+    classifier, also one more forward pass of the batch (in training mode,
+    batch-norm moving averages left as they were).
 
     Args:
         model: the classifier.
