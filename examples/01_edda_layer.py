@@ -10,7 +10,7 @@ non-salient-occluded copy keeps the prediction as its label (weight 0 where
 the model misclassifies it), and the salient-occluded copy is asked to lower
 the class probability by `margin` (0.1) below its value on the original
 (`salient_target="decrease"`, the default). The logged `loss` includes the
-copies' loss, also logged apart as `copies_loss`. At inference the layer is
+copies' loss (kept apart in `layer.statistics()["copies_loss"]`). At inference the layer is
 the identity. The model saves and loads as `.keras`; the classifier can also
 be shipped alone.
 """

@@ -99,6 +99,7 @@ def test_each_method_fits_in_a_model_and_is_identity_at_inference(cls):
     np.testing.assert_array_equal(layer(images, training=False), images)
     np.testing.assert_allclose(model.predict(images, verbose=0), classifier.predict(images, verbose=0), rtol=1e-6)
     stats = layer.statistics()
+    assert stats.pop("copies_loss") >= 0.0   # the loss the layer added inside the model, kept apart
     assert set(stats) == {f"{name}_{kind}" for name in layer.copy_names for kind in ("area", "used")}
     assert all(0.0 <= value <= 1.0 for value in stats.values())
 

@@ -241,10 +241,15 @@ def test_a_sparse_loss_with_soft_labels_is_refused_with_the_reason():
 def test_the_copies_loss_is_logged_apart_so_that_loss_compares_with_val_loss():
     keras.utils.set_random_seed(0)
     classifier = tiny_cnn()
-    model = keras.Sequential([keras.Input(SHAPE), EDDA(classifier, keep_if_correct=False, seed=0), classifier])
-    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")   # weights stay
+    layer = EDDA(classifier, keep_if_correct=False, seed=0)
+    model = keras.Sequential([keras.Input(SHAPE), layer, classifier])
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy", metrics=["accuracy"])  # weights stay
     images, labels = batch(8)
     history = model.fit(images, labels, batch_size=8, epochs=1, verbose=0).history
-    assert history["copies_loss"][0] > 1e-3
-    evaluated = model.evaluate(images, labels, verbose=0, return_dict=True)["loss"]
-    np.testing.assert_allclose(history["loss"][0] - history["copies_loss"][0], evaluated, rtol=1e-4)
+    copies_loss = layer.statistics()["copies_loss"]
+    assert copies_loss > 1e-3 and float(layer.added_loss.result()) == copies_loss
+    evaluated = model.evaluate(images, labels, verbose=0)
+    assert len(evaluated) == 2   # loss, accuracy: evaluate's return values are unchanged
+    np.testing.assert_allclose(history["loss"][0] - copies_loss, evaluated[0], rtol=1e-4)
+    layer.reset_statistics()
+    assert "copies_loss" not in layer.statistics()

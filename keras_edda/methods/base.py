@@ -181,10 +181,11 @@ class MethodLayer(keras.layers.Layer):
                                                name="copy_weight_sum", aggregation="only_first_replica")
         self.images_seen = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                            name="images_seen", aggregation="only_first_replica")
-        # Inside a model, the training `loss` Keras logs includes the copies' loss; this metric logs it
-        # apart, so that `loss - copies_loss` compares with `val_loss` (see docs/methods.md).
-        if self.copy_names:
-            self.copy_loss_tracker = keras.metrics.Mean(name="copies_loss")
+        # Inside a model, the training `loss` Keras logs includes the copies' loss; this mean keeps it
+        # apart (`statistics()["copies_loss"]`), so that `loss - copies_loss` compares with `val_loss`.
+        # It is held out of Keras' tracking: as a metric of the model it would also join `evaluate`'s
+        # return values (and break `loss, accuracy = model.evaluate(...)`) and the saved weights.
+        self._loss_mean = _Reference(keras.metrics.Mean(name="copies_loss"))
         self._head = None
 
     # The classifier and its head ---------------------------------------------
@@ -431,7 +432,7 @@ class MethodLayer(keras.layers.Layer):
             transformation = self.complete_transformation(transformation, tf.stop_gradient(outputs))
         self.record(transformation)
         loss = self.copy_loss(outputs, transformation)
-        self.copy_loss_tracker.update_state(loss)
+        self.added_loss.update_state(loss)
         self.add_loss(loss)
         return inputs
 
@@ -456,6 +457,18 @@ class MethodLayer(keras.layers.Layer):
         self.record(transformation)
         return (self.transform_images(x, transformation), self.transform_labels(y, transformation),
                 self.transform_sample_weights(sample_weight, transformation))
+
+    @property
+    def added_loss(self):
+        """The mean (a `keras.metrics.Mean`) of the loss this layer added inside a model since the last reset.
+
+        The training `loss` Keras logs is the model's loss plus this one, so
+        `loss - added_loss` is what compares with `val_loss`; it is in
+        `statistics()` as `"copies_loss"` (`"penalty"` for
+        `RightForRightReasons`). It is kept out of the model's metrics on
+        purpose: as a metric it would also change what `evaluate` returns.
+        """
+        return self._loss_mean.model
 
     def _moving_statistics(self):
         """The moving mean and variance of the classifier's batch normalisation layers."""
@@ -578,8 +591,9 @@ class MethodLayer(keras.layers.Layer):
 
         Returns:
             `{"<copy>_area": float, "<copy>_used": float}`, e.g.
-            `{"salient_area": 0.21, "salient_used": 0.93, ...}`; empty
-            before any batch.
+            `{"salient_area": 0.21, "salient_used": 0.93, ...}`, and, after
+            steps inside a model, `"copies_loss"` (the mean loss the layer
+            added, see `added_loss`); empty before any batch.
         """
         seen = float(self.images_seen.numpy())
         if not seen:
@@ -587,6 +601,8 @@ class MethodLayer(keras.layers.Layer):
         area = self.copy_area_sum.numpy() / seen
         used = self.copy_weight_sum.numpy() / seen
         stats = {}
+        if float(self.added_loss.count.numpy()):
+            stats["copies_loss"] = float(self.added_loss.result().numpy())
         for index, name in enumerate(self.copy_names):
             stats[f"{name}_area"] = float(area[index])
             stats[f"{name}_used"] = float(used[index])
@@ -596,6 +612,7 @@ class MethodLayer(keras.layers.Layer):
         """Starts the per-copy statistics afresh (e.g. every epoch)."""
         for variable in (self.copy_area_sum, self.copy_weight_sum, self.images_seen):
             variable.assign(tf.zeros_like(variable))
+        self.added_loss.reset_state()
 
     @classmethod
     def from_config(cls, config):

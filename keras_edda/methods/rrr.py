@@ -81,7 +81,6 @@ class RightForRightReasons(MethodLayer):
         super().__init__(model, (), warmup_steps=warmup_steps, warmup_epochs=warmup_epochs,
                          steps_per_epoch=steps_per_epoch, data_format=data_format, **kwargs)
         self.weight = check_weight(weight, "weight")
-        self.penalty_tracker = keras.metrics.Mean(name="rrr_penalty")
 
     # Checks ---------------------------------------------------------------------------------------------
 
@@ -146,12 +145,12 @@ class RightForRightReasons(MethodLayer):
         return self.penalty_and_outputs(images, masks)[0]
 
     def active_penalty(self, images, masks, classifier_pass=None):
-        """The penalty times 1.0 after the warm-up, 0.0 before; counts the step and logs `rrr_penalty`."""
+        """The penalty times 1.0 after the warm-up, 0.0 before; counts the step and the mean `added_loss`."""
         step = tf.identity(self.steps.value)
         penalty, outputs = self.penalty_and_outputs(images, masks, classifier_pass)
         penalty = tf.cast(step >= self.warmup_steps, tf.float32) * penalty
         self.steps.assign_add(1)
-        self.penalty_tracker.update_state(penalty)
+        self.added_loss.update_state(penalty)
         return penalty, outputs
 
     # Surfaces -------------------------------------------------------------------------------------------
@@ -211,15 +210,16 @@ class RightForRightReasons(MethodLayer):
             A `RightForRightReasonsModel` (saved and loaded as any model).
         """
         return RightForRightReasonsModel(self.get_classifier(), weight=self.weight, warmup_steps=self.warmup_steps,
-                                         data_format=self.data_format, name=name)
+                                         data_format=self.data_format, method=self, name=name)
 
     def statistics(self):
-        """`{"penalty": mean penalty since the last reset}` (empty before any step)."""
-        count = float(self.penalty_tracker.count.numpy()) if hasattr(self.penalty_tracker, "count") else 0.0
-        return {"penalty": float(self.penalty_tracker.result().numpy())} if count else {}
+        """`{"penalty": the mean penalty added since the last reset}` (empty before any training step)."""
+        if not float(self.added_loss.count.numpy()):
+            return {}
+        return {"penalty": float(self.added_loss.result().numpy())}
 
     def reset_statistics(self):
-        self.penalty_tracker.reset_state()
+        self.added_loss.reset_state()
 
     def get_config(self):
         config = super().get_config()
@@ -240,6 +240,8 @@ class RightForRightReasonsModel(keras.Model):
     Args:
         classifier: the classifier (`keras.Model`).
         weight, warmup_steps, data_format: see `RightForRightReasons`.
+        method: the `RightForRightReasons` layer of `classifier` to use
+            (`wrap()` passes itself; its settings win); `None` makes one.
         **kwargs: the usual model arguments (`name`).
 
     Example:
@@ -251,15 +253,21 @@ class RightForRightReasonsModel(keras.Model):
     ```
     """
 
-    def __init__(self, classifier, weight=1.0, warmup_steps=0, data_format=None, **kwargs):
+    def __init__(self, classifier, weight=1.0, warmup_steps=0, data_format=None, method=None, **kwargs):
         if kwargs.get("name") is None:
             kwargs.pop("name", None)
         super().__init__(**kwargs)
         if isinstance(classifier, dict):
             classifier = keras.saving.deserialize_keras_object(classifier)
         self.classifier = _checks.check_model(classifier, "classifier")
-        self.method = RightForRightReasons(classifier, weight=weight, warmup_steps=warmup_steps,
-                                           data_format=data_format, name="rrr")
+        if method is None:
+            method = RightForRightReasons(classifier, weight=weight, warmup_steps=warmup_steps,
+                                          data_format=data_format, name="rrr")
+        elif not isinstance(method, RightForRightReasons) or method.get_classifier() is not classifier:
+            raise ValueError("`method` must be a RightForRightReasons layer of `classifier`. "
+                             f"Received: method={method!r}")
+        # The layer whose settings, step count and `statistics()` the model uses (`wrap()` passes itself).
+        self.method = method
 
     def build(self, input_shape):
         # The classifier is built; the method layer's state (its step count) is made with it.
