@@ -4,10 +4,15 @@
 
 The layer sits in front of the classifier. During `fit` it explains the
 classifier's prediction with Grad-CAM (current weights, inside the compiled
-train step), replaces half of the batch by non-salient-occluded copies and
-adds a loss that pushes the salient-occluded copies toward a uniform
-prediction. At inference it is the identity. The model saves and loads as
-`.keras`; the classifier can also be shipped alone.
+train step) and, for the half of the images `rate=0.5` picks, adds the loss
+of two copies next to the batch (which passes through unchanged): the
+non-salient-occluded copy keeps the prediction as its label (weight 0 where
+the model misclassifies it), and the salient-occluded copy is asked to lower
+the class probability by `margin` (0.1) below its value on the original
+(`salient_target="decrease"`, the default). The logged `loss` includes the
+copies' loss (kept apart in `layer.statistics()["copies_loss"]`). At inference the layer is
+the identity. The model saves and loads as `.keras`; the classifier can also
+be shipped alone.
 """
 
 import os
@@ -31,7 +36,7 @@ if QUICK:
 classifier = keras_edda.models.small_cnn(x_train.shape[1:], 10)
 model = keras.Sequential([
     keras.Input(x_train.shape[1:]),
-    keras_edda.layers.EDDA(classifier, rate=0.5, warmup_steps=2 * len(x_train) // 64),
+    keras_edda.methods.EDDA(classifier, rate=0.5, warmup_steps=2 * len(x_train) // 64),
     classifier,
 ])
 model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -4,8 +4,11 @@
 
 `edda_map_fn` turns each batch `(x, y)` into `(x', y', w')`: the originals,
 their non-salient-occluded copies (same label; weight 0 when the current
-model misclassifies them) and their salient-occluded copies (uniform
-target). It runs on the host CPU with the model's current weights.
+model misclassifies them) and their salient-occluded copies (the target asks
+the class probability to fall `margin` = 0.1 below its value on the
+original: `salient_target="decrease"`, the default). The labels are soft
+(N, C): the model is compiled with `CategoricalCrossentropy`. It runs on the
+host CPU with the model's current weights.
 """
 
 import os

@@ -67,7 +67,7 @@ def train(strategy, steps=STEPS):
         classifier = keras_edda.models.small_cnn((16, 16, 1), 10, width=8, normalization=False)
         model = keras.Sequential([
             keras.Input((16, 16, 1)),
-            keras_edda.layers.EDDA(classifier, rate=1.0, seed=0),
+            keras_edda.methods.EDDA(classifier, rate=1.0, seed=0),
             classifier,
         ])
         optimizer = keras.optimizers.SGD(0.05)

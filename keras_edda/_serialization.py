@@ -61,3 +61,44 @@ def deserialize_callable(config):
     if isinstance(config, dict):
         return keras.saving.deserialize_keras_object(config)
     return config
+
+
+def fill_config(fill):
+    """A fill as it goes into a config: a name or number as it is, a registered callable as its Keras config.
+
+    The one way every layer and model of keras_edda writes its fill (the
+    inverse is `deserialize_callable`).
+    """
+    return serialize_callable(fill, "fill")
+
+
+def explainer_config(explainer, explainer_kwargs=None):
+    """`(explainer, explainer_kwargs)` as they go into a config.
+
+    The one way every layer and model of keras_edda writes its explainer: a
+    registered name stays a name; an `Explainer` instance of a registered
+    class (`keras_edda.explainers.register`) becomes its name and settings;
+    a plain function `fn(images, targets) -> maps` becomes its Keras config
+    (it must be registered with `keras.saving.register_keras_serializable`).
+    `deserialize_callable` reads the first element back.
+
+    Raises:
+        ValueError: for an explainer that could not be loaded again.
+    """
+    from keras_edda import explainers as explainers_lib
+
+    if isinstance(explainer, explainers_lib.FunctionExplainer):
+        explainer = explainer.fn
+    if isinstance(explainer, explainers_lib.Explainer):
+        name = explainers_lib.name_of(explainer)
+        if explainers_lib.EXPLAINERS.get(name) is not type(explainer):
+            raise ValueError(
+                f"`explainer` cannot be saved: {type(explainer).__name__} is not registered. Decorate the "
+                "class with `@keras_edda.explainers.register(\"name\")`. "
+                f"Received: explainer={explainer!r}")
+        settings = explainer.get_config()
+        settings.pop("data_format", None)
+        return name, settings
+    if callable(explainer) and not isinstance(explainer, str):
+        return serialize_callable(explainer, "explainer"), dict(explainer_kwargs or {})
+    return explainer, dict(explainer_kwargs or {})

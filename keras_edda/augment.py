@@ -1,9 +1,26 @@
-"""Where EDDA's pieces lived before the method family; kept for imports.
+"""Deprecated: where EDDA's pieces lived before the method family. Use `keras_edda.methods`.
 
-`keras_edda.methods.EDDA` holds the settings and the transform now.
+`keras_edda.augment.EDDA`, `decreased_targets` and `salient_masks` still
+work and are the same objects as in `keras_edda.methods.edda`; reading one
+warns with a `DeprecationWarning`.
 """
 
-from keras_edda.methods.edda import EDDA, decreased_targets, salient_masks
+import warnings
 
-__all__ = ["EDDA", "decreased_targets", "salient_masks"]
+_MOVED = {
+    "EDDA": "keras_edda.methods.EDDA",
+    "decreased_targets": "keras_edda.methods.edda.decreased_targets",
+    "salient_masks": "keras_edda.methods.edda.salient_masks",
+}
 
+__all__ = []
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        warnings.warn(f"`keras_edda.augment.{name}` is deprecated; use `{_MOVED[name]}` (the same object).",
+                      DeprecationWarning, stacklevel=2)
+        from keras_edda.methods import edda
+
+        return getattr(edda, name)
+    raise AttributeError(f"module 'keras_edda.augment' has no attribute {name!r}")

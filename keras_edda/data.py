@@ -6,9 +6,19 @@ from keras_edda.methods import EDDA, MethodLayer
 class MethodMapFunction:
     """What `method_map_fn` returns: call it on `(x, y)` or `(x, y, w)` batches.
 
+    (`(x, y, masks)` or `(x, y, masks, w)` for `RightForRightReasons`, whose
+    map function returns `({"images": x, "masks": masks}, y[, w])`: the input
+    of a model that holds the layer.)
+
     It runs the layer's two phases (`get_random_transformation`, then
     `transform_images` / `transform_labels` / `transform_sample_weights`),
-    the very functions the layer runs on dict batches and inside a model.
+    the very functions the layer runs on dict batches and inside a model,
+    and `record` (the warm-up's step count and the per-copy statistics).
+
+    The labels it returns are soft, (N, C): compile the model with
+    `keras.losses.CategoricalCrossentropy()`, not a sparse loss (which takes
+    class ids (N,)); a model compiled with a sparse categorical
+    cross-entropy is refused with a `ValueError` saying so.
 
     Attributes:
         layer: the method layer.
@@ -20,12 +30,10 @@ class MethodMapFunction:
                 "`layer` must be a method layer of keras_edda.methods (EDDA, SaliencyGuided, ...). "
                 f"Received: layer={layer!r}")
         self.layer = layer
+        layer.check_compiled_loss()
 
-    def __call__(self, x, y, sample_weight=None):
-        layer = self.layer
-        transformation = layer.get_random_transformation({"images": x, "labels": y}, training=True)
-        return (layer.transform_images(x, transformation), layer.transform_labels(y, transformation),
-                layer.transform_sample_weights(sample_weight, transformation))
+    def __call__(self, x, y, *rest):
+        return self.layer.map_batch(x, y, *rest)
 
 
 def method_map_fn(layer):

@@ -14,9 +14,10 @@ import numbers
 import keras
 import tensorflow as tf
 
-from keras_edda import _checks
+from keras_edda import _checks, _serialization
 from keras_edda import explainers as explainers_lib
 from keras_edda.losses import _check_temperature, supcon_loss
+from keras_edda.methods.base import check_sample_weight
 from keras_edda.ops import fills
 from keras_edda.ops.layout import from_channels_last, to_channels_last
 from keras_edda.ops.masks import threshold_mask
@@ -161,12 +162,18 @@ class ExCon(keras.Model):
         num_classes: number of classes of the classifier.
         projection_dim: output size of the projection head (128).
         explanations: `False` gives plain SupCon.
-        explainer: explainer of the family by name (`"grad_cam"`, default),
-            see `keras_edda.explainers.get`.
+        explainer: explainer of the family by name (`"grad_cam"`, default;
+            a class registered with `keras_edda.explainers.register` too),
+            or a function `fn(images, targets) -> maps` (registered with
+            `keras.saving.register_keras_serializable` to be saved); see
+            `keras_edda.explainers.get`. Saved as the method layers save
+            theirs.
         explainer_kwargs: settings of the explainer.
         threshold: tau in (0, 1); pixels with normalised map <= tau are filled.
         fill: what replaces them: a number (0.0, the authors'), a fill name
-            or a callable (`keras_edda.ops.fills.get`).
+            (a registered one too) or a callable (`keras_edda.ops.fills.get`;
+            registered with `keras.saving.register_keras_serializable` to be
+            saved).
         negative_pair: masked images the model misclassifies become
             background negatives (the authors' option, here on by default).
         warmup_epochs: epochs of plain SupCon before the explanations (needs
@@ -238,9 +245,21 @@ class ExCon(keras.Model):
                 f"Received: explanations={explanations!r}, negative_pair={negative_pair!r}")
         self.explanations = explanations
         self.negative_pair = negative_pair
+        explainer = _serialization.deserialize_callable(explainer)
+        if isinstance(explainer, explainers_lib.Explainer) and not isinstance(
+                explainer, explainers_lib.FunctionExplainer):
+            raise ValueError(
+                "ExCon explains itself (the classifier on the encoder), which does not exist before it is "
+                "built: pass the explainer's registered name (with `explainer_kwargs`) or a function "
+                f"`fn(images, targets) -> maps`, not an instance. Received: explainer={explainer!r}")
         self.explainer_name = explainers_lib.name_of(explainer)
+        self._explainer_given = explainer
         self.explainer_kwargs = dict(explainer_kwargs or {})
+        # The config is written when the model is made, so that an explainer or fill that cannot be saved
+        # is refused now rather than at `model.save`.
+        _serialization.explainer_config(explainer, self.explainer_kwargs)
         self.threshold = _checks.check_fraction(threshold, "threshold")
+        fill = _serialization.deserialize_callable(fill)
         self.fill = fill
         self._fill_fn = fills.get(fill)
         self.steps_per_epoch = _checks.check_positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
@@ -284,6 +303,9 @@ class ExCon(keras.Model):
         self.steps = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
                                      name="steps", aggregation="only_first_replica")
         self.classifier_optimizer = self._check_classifier_optimizer(classifier_optimizer)
+        # The training loss (contrast + classifier) under Keras' name "loss"; `metrics` lists it in place
+        # of the compiled model's own tracker, which `train_step` does not update.
+        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.supcon_tracker = keras.metrics.Mean(name="supcon_loss")
         self.kept_tracker = keras.metrics.Mean(name="masked_kept")
         self._explainer = None
@@ -360,7 +382,7 @@ class ExCon(keras.Model):
     def explainer(self):
         """The explainer of this model (classifier∘encoder), made on first use."""
         if self._explainer is None:
-            self._explainer = explainers_lib.get(self.explainer_name, self, **self.explainer_kwargs)
+            self._explainer = explainers_lib.get(self._explainer_given, self, **self.explainer_kwargs)
         return self._explainer
 
     def masked_views(self, images, labels):
@@ -419,8 +441,27 @@ class ExCon(keras.Model):
         encoder_epoch = tf.cast(tf.equal((step // self.steps_per_epoch) % 2, 0), tf.float32)
         return encoder_epoch, 1.0 - encoder_epoch
 
+    @property
+    def metrics(self):
+        """The trackers of this model (`loss`, `supcon_loss`, `masked_kept`), then the compiled metrics."""
+        own = [self.loss_tracker, self.supcon_tracker, self.kept_tracker]
+        return own + [metric for metric in super().metrics
+                      if all(metric is not m for m in own) and metric.name != "loss"]
+
+    def test_step(self, data):
+        images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        predictions = self(images, training=False)
+        loss = self.compute_loss(x=images, y=labels, y_pred=predictions, sample_weight=sample_weight,
+                                 training=False)
+        self.loss_tracker.update_state(loss, sample_weight=tf.shape(predictions)[0])
+        return self.compute_metrics(images, labels, predictions, sample_weight=sample_weight)
+
     def train_step(self, data):
         images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        # NaN images would train the whole model to NaN: refused (an InvalidArgumentError in the step).
+        images = _checks.assert_all_finite(images, "images")
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(tf.reshape(tf.cast(sample_weight, tf.float32), [-1]))
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
         # `Variable.value` is the variable itself: read it before the increment.
         step = tf.identity(self.steps.value)
@@ -472,8 +513,7 @@ class ExCon(keras.Model):
         if self.explanations:
             self.kept_tracker.update_state(tf.reduce_mean(tf.cast(kept, tf.float32)),
                                            sample_weight=tf.cast(active, tf.float32))
-        if self._loss_tracker is not None:
-            self._loss_tracker.update_state(loss * tf.cast(replicas, loss.dtype), sample_weight=num_images)
+        self.loss_tracker.update_state(loss * tf.cast(replicas, loss.dtype), sample_weight=num_images)
         return self.compute_metrics(None, two_labels, predictions, sample_weight=weights)
 
     @staticmethod
@@ -490,10 +530,10 @@ class ExCon(keras.Model):
             "num_classes": self.num_classes,
             "projection_dim": self.projection_dim,
             "explanations": self.explanations,
-            "explainer": self.explainer_name,
-            "explainer_kwargs": self.explainer_kwargs,
+            **dict(zip(("explainer", "explainer_kwargs"),
+                       _serialization.explainer_config(self._explainer_given, self.explainer_kwargs))),
             "threshold": self.threshold,
-            "fill": fills.config_name(self.fill),
+            "fill": _serialization.fill_config(self.fill),
             "negative_pair": self.negative_pair,
             "warmup_epochs": self.warmup_epochs,
             "warmup_steps": self.warmup_steps,

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from keras_edda import callbacks, data, explainers, inpainting, layers, methods, metrics
+from keras_edda import callbacks, data, explainers, inpainting, methods, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,7 +17,7 @@ def read(path):
 
 @pytest.mark.parametrize("module, names", [
     (explainers, explainers.__all__), (metrics, metrics.__all__),
-    (layers, layers.__all__), (data, ["edda_map_fn", "method_map_fn"]), (callbacks, ["AlignmentCallback"]),
+    (data, ["edda_map_fn", "method_map_fn"]), (callbacks, ["AlignmentCallback"]),
     (methods, methods.__all__), (inpainting, inpainting.__all__),
 ])
 def test_api_reference_lists_every_public_name(module, names):

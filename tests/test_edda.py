@@ -10,7 +10,7 @@ from conftest import random_images, small_cnn
 
 from keras_edda import explainers
 from keras_edda.data import edda_map_fn
-from keras_edda.layers import EDDA
+from keras_edda.methods import EDDA
 
 
 def edda_transform(images, labels, model, explainer, sample_weight=None, **settings):

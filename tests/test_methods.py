@@ -14,7 +14,7 @@ from conftest import random_images, small_cnn
 
 from keras_edda import explainers, metrics
 from keras_edda.data import edda_map_fn, method_map_fn
-from keras_edda.methods import EDDA, METHODS, Cutout, RandomOcclusion, SaliencyGuided, clone_model
+from keras_edda.methods import EDDA, METHODS, Cutout, RandomOcclusion, SaliencyGuided, check_model, clone_model
 from keras_edda.methods.edda import decreased_targets
 
 SHAPE = (8, 8, 3)
@@ -99,6 +99,7 @@ def test_each_method_fits_in_a_model_and_is_identity_at_inference(cls):
     np.testing.assert_array_equal(layer(images, training=False), images)
     np.testing.assert_allclose(model.predict(images, verbose=0), classifier.predict(images, verbose=0), rtol=1e-6)
     stats = layer.statistics()
+    assert stats.pop("copies_loss") >= 0.0   # the loss the layer added inside the model, kept apart
     assert set(stats) == {f"{name}_{kind}" for name in layer.copy_names for kind in ("area", "used")}
     assert all(0.0 <= value <= 1.0 for value in stats.values())
 
@@ -512,10 +513,13 @@ def test_method_map_fn_refuses_other_objects():
 def test_a_model_whose_classifier_is_not_the_explained_one_is_refused():
     explained, trained = tiny_cnn(), tiny_cnn()
     model = keras.Sequential([keras.Input(SHAPE), EDDA(explained), trained])
-    model.compile("adam", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="which is not part of model"):
-        model.fit(*batch(4), batch_size=4, epochs=1, verbose=0)
+        check_model(model)
     nested = keras.Sequential([keras.Input(SHAPE), EDDA(explained), keras.Sequential([explained])])
+    assert check_model(nested) is nested
+    outer = keras.Sequential([keras.Input(SHAPE), keras.Sequential([keras.Input(SHAPE), EDDA(explained), trained])])
+    with pytest.raises(ValueError, match="which is not part of model"):
+        check_model(outer)
     nested.compile("adam", "sparse_categorical_crossentropy")
     nested.fit(*batch(4), batch_size=4, epochs=1, verbose=0)
 
@@ -548,8 +552,8 @@ class CountedPasses(keras.layers.Layer):
 
 
 @pytest.mark.parametrize("settings, expected", [
-    ({}, 3),                               # Grad-CAM (which gives the prediction) + keep-if-correct + decrease
-    ({"fraction": 0.25}, 3),               # no area to match: one forward for the prediction instead
+    ({}, 2),                               # Grad-CAM (which gives the prediction) + one pass over both copies
+    ({"fraction": 0.25}, 2),               # no area to match: one forward for the prediction instead
     ({"keep_if_correct": False, "salient_target": "none"}, 1),
 ])
 def test_random_occlusion_reads_the_prediction_from_the_area_explanation(settings, expected):

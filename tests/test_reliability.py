@@ -9,7 +9,7 @@ import tensorflow as tf
 from conftest import random_images, small_cnn
 
 from keras_edda import explainers, metrics
-from keras_edda.layers import EDDA
+from keras_edda.methods import EDDA
 
 SIZED = {"grad_cam": {}, "saliency": {}, "occlusion": {"patch_size": 4},
          # Issue 25 item 14: these crashed at a second size (sizes read as None after a retrace).

@@ -17,6 +17,7 @@ The three surfaces call these same functions: the layer on dict batches
 layer inside a model, which trains the copies through an added loss.
 """
 
+import inspect
 import numbers
 
 import keras
@@ -63,6 +64,24 @@ def warmup_steps_of(warmup_steps, warmup_epochs, steps_per_epoch):
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, numbers.Integral) or warmup_epochs < 0:
         raise ValueError(f"`warmup_epochs` must be an int >= 0. Received: warmup_epochs={warmup_epochs!r}")
     return int(warmup_epochs) * _checks.check_positive_int(steps_per_epoch, "steps_per_epoch")
+
+
+def check_sample_weight(sample_weight):
+    """Sample weights that are finite and >= 0, as (N,) float32.
+
+    A NaN weight would reach every copy of its image and the loss; a negative
+    one would turn the copy's loss around. Eagerly a `ValueError`; inside a
+    graph (a model's step, `tf.data`) an `InvalidArgumentError` with the same
+    message.
+    """
+    message = "`sample_weight` must be finite and >= 0."
+    valid = tf.reduce_all(tf.math.is_finite(sample_weight) & (sample_weight >= 0.0))
+    if tf.executing_eagerly():
+        if not bool(valid):
+            raise ValueError(f"{message} Received: sample_weight={sample_weight.numpy().tolist()}")
+        return sample_weight
+    with tf.control_dependencies([tf.debugging.Assert(valid, [message, sample_weight], summarize=8)]):
+        return tf.identity(sample_weight)
 
 
 class _Reference:
@@ -162,6 +181,11 @@ class MethodLayer(keras.layers.Layer):
                                                name="copy_weight_sum", aggregation="only_first_replica")
         self.images_seen = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                            name="images_seen", aggregation="only_first_replica")
+        # Inside a model, the training `loss` Keras logs includes the copies' loss; this mean keeps it
+        # apart (`statistics()["copies_loss"]`), so that `loss - copies_loss` compares with `val_loss`.
+        # It is held out of Keras' tracking: as a metric of the model it would also join `evaluate`'s
+        # return values (and break `loss, accuracy = model.evaluate(...)`) and the saved weights.
+        self._loss_mean = _Reference(keras.metrics.Mean(name="copies_loss"))
         self._head = None
 
     # The classifier and its head ---------------------------------------------
@@ -199,43 +223,33 @@ class MethodLayer(keras.layers.Layer):
 
     @staticmethod
     def explainer_config(explainer, explainer_kwargs):
-        """`(explainer, explainer_kwargs)` as they go into a config.
-
-        A registered name stays a name; a registered `Explainer` instance
-        becomes its name and settings; a plain function becomes its Keras
-        config (it must be registered with
-        `keras.saving.register_keras_serializable`).
-
-        Raises:
-            ValueError: for an explainer that could not be loaded again.
-        """
-        if isinstance(explainer, explainers_lib.FunctionExplainer):
-            explainer = explainer.fn
-        if isinstance(explainer, explainers_lib.Explainer):
-            name = explainers_lib.name_of(explainer)
-            if explainers_lib.EXPLAINERS.get(name) is not type(explainer):
-                raise ValueError(
-                    f"`explainer` cannot be saved: {type(explainer).__name__} is not registered. Decorate the "
-                    "class with `@keras_edda.explainers.register(\"name\")`. "
-                    f"Received: explainer={explainer!r}")
-            settings = explainer.get_config()
-            settings.pop("data_format", None)
-            return name, settings
-        if callable(explainer) and not isinstance(explainer, str):
-            return _serialization.serialize_callable(explainer, "explainer"), dict(explainer_kwargs or {})
-        return explainer, dict(explainer_kwargs or {})
+        """`(explainer, explainer_kwargs)` as they go into a config (see `_serialization.explainer_config`)."""
+        return _serialization.explainer_config(explainer, explainer_kwargs)
 
     # Phase 1 ------------------------------------------------------------------
 
     def get_random_transformation(self, data, training=True, seed=None):
         """Makes the decisions of one batch: the copies, their targets and weights.
 
+        As in Keras' preprocessing layers, this phase has no side effects
+        besides the draw from the layer's `SeedGenerator` (when `seed` is
+        `None`): it reads the step count (for the warm-up) but does not
+        advance it, and records no statistics. The surfaces (the layer's
+        `call`, `keras_edda.data.method_map_fn`) call `record` after it.
+
         Args:
             data: a dict with `"images"` (N, H, W, C) (or (N, C, H, W)) and
                 optionally `"labels"` (int (N,) or soft (N, C)); or an image
                 tensor (the model's predictions are then the labels).
             training: `False` returns `None` (no augmentation).
-            seed: unused; the layer's `seed` makes the draws reproducible.
+            seed: what the method's own draws (the `rate` draws, Cutout's
+                boxes) are drawn from: an int or a (2,) int tensor (stateless:
+                the same seed gives the same transformation) or a
+                `keras.random.SeedGenerator`; `None` draws from the layer's
+                generator (seeded by the layer's `seed`). Fills and explainers
+                that draw random numbers (`"noise"`, the random maps of
+                `RandomOcclusion`) draw from their own generators, seeded by
+                the layer's `seed`.
 
         Returns:
             `None`, or a dict of batched tensors:
@@ -248,6 +262,10 @@ class MethodLayer(keras.layers.Layer):
         """
         if training is False:
             return None
+        return self._transformation(data, seed, complete=True)
+
+    def _transformation(self, data, seed, complete):
+        """Phase 1; with `complete=False`, without the decisions that need the copies' predictions."""
         images, labels = self._unpack(data)
         images = self._checked_images(images)
         head = self.head(images)
@@ -255,16 +273,60 @@ class MethodLayer(keras.layers.Layer):
         targets = None
         if labels is not None:
             targets = self.standardize_labels(labels, images.shape[0] or num_images, head)
-        step = self.steps.assign_add(1) - 1
+        seed = self.seed_generator if seed is None else seed
+        step = tf.identity(self.steps.value)
         chosen = tf.fill([num_images], tf.cast(step >= self.warmup_steps, tf.float32))
         if self.rate < 1.0:
-            draws = keras.random.uniform([num_images], seed=self.seed_generator)
+            draws = keras.random.uniform([num_images], seed=seed)
             chosen *= tf.cast(draws < self.rate, tf.float32)
-        transformation = self.make_transformation(images, targets, chosen)
-        self._record(transformation)
+        transformation = self.draft_transformation(images, targets, chosen, seed)
+        if complete and self.needs_copy_predictions:
+            copy_outputs = self.get_classifier()(self.copies(images, transformation), training=False)
+            transformation = self.complete_transformation(transformation, copy_outputs)
         return transformation
 
-    def make_transformation(self, images, targets, chosen):
+    # The hooks a method implements. `make_transformation` makes every decision; a method whose copies'
+    # targets or weights depend on the model's predictions on the copies (EDDA's keep-if-correct and
+    # "decrease") sets `needs_copy_predictions` and splits it in two: `draft_transformation` without those
+    # decisions, `complete_transformation` with them, from the copies' outputs. Inside a model, those
+    # outputs are the training pass's own (under stop_gradient): the copies go through the classifier once.
+    needs_copy_predictions = False
+
+    def draft_transformation(self, images, targets, chosen, seed=None):
+        """The transformation before the decisions that need the copies' predictions.
+
+        Defaults to `make_transformation` (complete already). A subclass
+        written before `seed` was passed on (`make_transformation(images,
+        targets, chosen)`) still works; its draws use the layer's generator.
+        """
+        if "seed" in inspect.signature(self.make_transformation).parameters:
+            return self.make_transformation(images, targets, chosen, seed=seed)
+        return self.make_transformation(images, targets, chosen)
+
+    def complete_transformation(self, transformation, copy_outputs):
+        """Adds the decisions that read the classifier's outputs (K * N, C) on the copies.
+
+        Defaults to returning `transformation` unchanged.
+        """
+        del copy_outputs
+        return transformation
+
+    def record(self, transformation):
+        """The side effects of one augmented batch: counts the step and the per-copy statistics.
+
+        The surfaces call it after `get_random_transformation` (which has
+        none): the warm-up counts these calls.
+
+        Args:
+            transformation: what `get_random_transformation` returned
+                (`None`: nothing is recorded).
+        """
+        if transformation is None:
+            return
+        self.steps.assign_add(1)
+        self._record(transformation)
+
+    def make_transformation(self, images, targets, chosen, seed=None):
         """The method's decisions for a batch. To implement.
 
         Args:
@@ -273,6 +335,8 @@ class MethodLayer(keras.layers.Layer):
                 model: use the classifier's prediction).
             chosen: float (N,) 1.0 for the images that get copies (warm-up
                 and `rate` applied).
+            seed: what the method's own random draws use (a seed or a
+                `SeedGenerator`, see `get_random_transformation`).
 
         Returns:
             The transformation dict (see `get_random_transformation`).
@@ -325,7 +389,7 @@ class MethodLayer(keras.layers.Layer):
                 or None not in (num_images, sample_weight.shape[0]) and sample_weight.shape[0] != num_images:
             raise ValueError(f"`sample_weight` must hold one weight per image, (N,) or (N, 1), N = {num_images}. "
                              f"Received: sample_weight.shape={sample_weight.shape}")
-        sample_weight = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
+        sample_weight = check_sample_weight(tf.reshape(tf.cast(sample_weight, tf.float32), [-1]))
         return tf.concat([sample_weight, tf.reshape(copy_weights * sample_weight[None], [-1])], axis=0)
 
     def copy_loss(self, copy_outputs, transformation):
@@ -361,17 +425,50 @@ class MethodLayer(keras.layers.Layer):
         if not training:
             return inputs
         images = tf.convert_to_tensor(inputs)
-        self._check_parent_model()
-        transformation = self.get_random_transformation(images, training=True)
+        transformation = self._transformation(images, None, complete=False)
+        outputs = self.training_pass(tf.stop_gradient(self.copies(images, transformation)))
+        if self.needs_copy_predictions:
+            # The decisions read the training pass's own outputs: no second pass over the copies.
+            transformation = self.complete_transformation(transformation, tf.stop_gradient(outputs))
+        self.record(transformation)
+        loss = self.copy_loss(outputs, transformation)
+        self.added_loss.update_state(loss)
+        self.add_loss(loss)
+        return inputs
+
+    def training_pass(self, images):
+        """The classifier on `images` in training mode, its batch-norm moving averages left as they were.
+
+        The pass normalises `images` with their own batch statistics; the
+        moving averages stay the real images' (the model normalises real
+        images with them at inference).
+        """
         statistics = self._moving_statistics()
         saved = [tf.identity(variable.value) for variable in statistics]
-        outputs = self.get_classifier()(tf.stop_gradient(self.copies(images, transformation)), training=True)
-        # The copies' pass normalised them with their own batch statistics; the moving averages
-        # stay the real images' (the model normalises real images with them at inference).
+        outputs = self.get_classifier()(images, training=True)
         for variable, value in zip(statistics, saved):
             variable.assign(value)
-        self.add_loss(self.copy_loss(outputs, transformation))
-        return inputs
+        return outputs
+
+    def map_batch(self, x, y, sample_weight=None):
+        """The map-function surface (`keras_edda.data.method_map_fn`): `(x', y', sample_weight')`."""
+        self.check_compiled_loss()
+        transformation = self.get_random_transformation({"images": x, "labels": y}, training=True)
+        self.record(transformation)
+        return (self.transform_images(x, transformation), self.transform_labels(y, transformation),
+                self.transform_sample_weights(sample_weight, transformation))
+
+    @property
+    def added_loss(self):
+        """The mean (a `keras.metrics.Mean`) of the loss this layer added inside a model since the last reset.
+
+        The training `loss` Keras logs is the model's loss plus this one, so
+        `loss - added_loss` is what compares with `val_loss`; it is in
+        `statistics()` as `"copies_loss"` (`"penalty"` for
+        `RightForRightReasons`). It is kept out of the model's metrics on
+        purpose: as a metric it would also change what `evaluate` returns.
+        """
+        return self._loss_mean.model
 
     def _moving_statistics(self):
         """The moving mean and variance of the classifier's batch normalisation layers."""
@@ -381,33 +478,33 @@ class MethodLayer(keras.layers.Layer):
                 if isinstance(layer, keras.layers.BatchNormalization)
                 for variable in (layer.moving_mean, layer.moving_variance)]
 
-    def _check_parent_model(self):
-        """Refuses a model whose classifier is not the one this layer trains.
+    def check_compiled_loss(self, model=None):
+        """Refuses a sparse loss where the batches carry soft labels.
 
-        `keras.Sequential([EDDA(classifier_a), classifier_b])` would train
-        classifier_b while the layer explains and trains classifier_a. The
-        model that calls this layer is found on the Python call stack (the
-        check runs once per trace, not per step).
+        The dict surface and the map function return soft targets (N, C) (the
+        copies' targets are distributions); a model compiled with
+        `"sparse_categorical_crossentropy"` expects class ids (N,) and fails
+        with a shape error that does not say why. This check says it, before
+        training when the model is compiled first.
+
+        Args:
+            model: the model that will be trained (`None`: the classifier).
+
+        Raises:
+            ValueError: when the model is compiled with a sparse categorical
+                cross-entropy.
         """
-        import inspect
-
-        classifier = self.get_classifier()
-        frame = inspect.currentframe()
-        try:
-            while frame is not None:
-                owner = frame.f_locals.get("self")
-                if isinstance(owner, keras.Model) and owner is not classifier and any(
-                        layer is self for layer in owner.layers):
-                    if not contains_layer(owner, classifier):
-                        raise ValueError(
-                            f"{type(self).__name__} '{self.name}' explains and trains classifier "
-                            f"'{classifier.name}', which is not part of model '{owner.name}' that holds the "
-                            "layer: the model would train another classifier. Build the model as "
-                            f"`keras.Sequential([{type(self).__name__}(classifier), classifier])`.")
-                    return
-                frame = frame.f_back
-        finally:
-            del frame
+        model = self.get_classifier() if model is None else model
+        loss = getattr(model, "loss", None)
+        name = loss if isinstance(loss, str) else getattr(loss, "name", getattr(loss, "__name__", ""))
+        if isinstance(loss, keras.losses.SparseCategoricalCrossentropy) or name in (
+                "sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"):
+            raise ValueError(
+                f"{type(self).__name__} on dict batches and `keras_edda.data.method_map_fn` give soft labels "
+                "(N, C) (the copies' targets are distributions), but the model is compiled with a sparse "
+                "categorical cross-entropy, which takes class ids (N,). Compile it with "
+                "`keras.losses.CategoricalCrossentropy()` (or put the layer inside the model, where the labels "
+                f"stay class ids). Received: loss={loss!r}")
 
     def _call_on_dict(self, data, training):
         if "images" not in data or "labels" not in data:
@@ -415,7 +512,9 @@ class MethodLayer(keras.layers.Layer):
                 f"{type(self).__name__} on a dict needs keys 'images' and 'labels'. Received: keys={sorted(data)}")
         if training is False:
             return data
+        self.check_compiled_loss()
         transformation = self.get_random_transformation(data, training=True)
+        self.record(transformation)
         return {
             **data,
             "images": self.transform_images(data["images"], transformation),
@@ -492,8 +591,9 @@ class MethodLayer(keras.layers.Layer):
 
         Returns:
             `{"<copy>_area": float, "<copy>_used": float}`, e.g.
-            `{"salient_area": 0.21, "salient_used": 0.93, ...}`; empty
-            before any batch.
+            `{"salient_area": 0.21, "salient_used": 0.93, ...}`, and, after
+            steps inside a model, `"copies_loss"` (the mean loss the layer
+            added, see `added_loss`); empty before any batch.
         """
         seen = float(self.images_seen.numpy())
         if not seen:
@@ -501,6 +601,8 @@ class MethodLayer(keras.layers.Layer):
         area = self.copy_area_sum.numpy() / seen
         used = self.copy_weight_sum.numpy() / seen
         stats = {}
+        if float(self.added_loss.count.numpy()):
+            stats["copies_loss"] = float(self.added_loss.result().numpy())
         for index, name in enumerate(self.copy_names):
             stats[f"{name}_area"] = float(area[index])
             stats[f"{name}_used"] = float(used[index])
@@ -510,6 +612,7 @@ class MethodLayer(keras.layers.Layer):
         """Starts the per-copy statistics afresh (e.g. every epoch)."""
         for variable in (self.copy_area_sum, self.copy_weight_sum, self.images_seen):
             variable.assign(tf.zeros_like(variable))
+        self.added_loss.reset_state()
 
     @classmethod
     def from_config(cls, config):
@@ -539,7 +642,7 @@ class MethodLayer(keras.layers.Layer):
         return {
             **super().get_config(),
             "model": self.get_classifier(),
-            "fill": _serialization.serialize_callable(self.fill, "fill"),
+            "fill": _serialization.fill_config(self.fill),
             "fill_value": self.fill_value,
             "rate": self.rate,
             "seed": self.seed,
@@ -547,6 +650,48 @@ class MethodLayer(keras.layers.Layer):
             "copies_weight": self.copies_weight,
             "data_format": self.data_format,
         }
+
+
+def check_model(model):
+    """Refuses a model whose method layers train a classifier it does not hold.
+
+    A method layer knows its classifier from its `model` argument: the
+    classifier is saved in the layer's config as a shared object, so
+    `keras.saving.load_model` gives the layer the very classifier the loaded
+    model holds, and `keras_edda.methods.clone_model` rebuilds each layer on
+    the cloned classifier; in a nested model the classifier may sit at any
+    depth. Keras gives a layer no link to the model that holds it, so
+    `keras.Sequential([EDDA(classifier_a), classifier_b])` (which would train
+    classifier_b while the layer explains and trains classifier_a) is found
+    here, from the model's side: call it on a model before `fit`
+    (`keras-edda compare` and `clone_model` do).
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        `model`.
+
+    Raises:
+        ValueError: naming the layer, its classifier and the model.
+    """
+    for layer in _method_layers(model):
+        classifier = layer.get_classifier()
+        if not contains_layer(model, classifier):
+            raise ValueError(
+                f"{type(layer).__name__} '{layer.name}' explains and trains classifier '{classifier.name}', "
+                f"which is not part of model '{model.name}' that holds the layer: the model would train another "
+                f"classifier. Build the model as `keras.Sequential([{type(layer).__name__}(classifier), "
+                "classifier])`.")
+    return model
+
+
+def _method_layers(model):
+    for child in getattr(model, "layers", ()):
+        if isinstance(child, MethodLayer):
+            yield child
+        elif isinstance(child, keras.Model):
+            yield from _method_layers(child)
 
 
 def contains_layer(model, layer):
@@ -591,4 +736,4 @@ def clone_model(model):
                 clones[id(layer)] = type(layer).from_config(layer.get_config())
         return clones[id(layer)]
 
-    return keras.models.clone_model(model, clone_function=clone_of)
+    return check_model(keras.models.clone_model(model, clone_function=clone_of))

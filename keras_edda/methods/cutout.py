@@ -66,14 +66,14 @@ class Cutout(MethodLayer):
         super().__init__(model, ("erased",), fill=fill, fill_value=fill_value, **kwargs)
         self.size = _checks.check_fraction(size, "size", True, False)
 
-    def make_transformation(self, images, targets, chosen):
+    def make_transformation(self, images, targets, chosen, seed=None):
         head = self.head()
         if targets is None:
             targets = tf.one_hot(tf.argmax(
                 head.probabilities(self.get_classifier()(images, training=False)), axis=-1), head.num_classes)
         height, width = spatial_size(images, self.data_format)
         num_images = tf.shape(images)[0]
-        centers = keras.random.uniform(tf.stack([num_images, 2]), seed=self.seed_generator)
+        centers = keras.random.uniform(tf.stack([num_images, 2]), seed=self.seed_generator if seed is None else seed)
         masks = from_channels_last(box_masks(num_images, height, width, self.size, centers), self.data_format)[None]
         return {
             "targets": targets,

@@ -87,10 +87,11 @@ class EDDA(MethodLayer):
 
     Cost per training step, for a batch of N: one explanation of the batch
     (Grad-CAM: one forward and one backward to its layer, which also gives
-    the prediction), one forward pass of the N non-salient copies with
-    `keep_if_correct`, one forward pass of the N salient copies with
-    `"decrease"`, and the forward and backward of the 2N copies in the
-    training step itself.
+    the prediction) and the forward and backward of the 2N copies in the
+    training step. Inside a model, `keep_if_correct` and `"decrease"` read
+    the training pass's own predictions on the copies (under
+    `stop_gradient`): no pass of their own. On dict batches and in the map
+    function, one forward pass of the 2N copies gives them.
 
     Args:
         model: the classifier (see `MethodLayer`).
@@ -127,11 +128,11 @@ class EDDA(MethodLayer):
 
     ```python
     classifier = keras_edda.models.small_cnn((32, 32, 1), 10)
-    model = keras.Sequential([keras_edda.layers.EDDA(classifier), classifier])
+    model = keras.Sequential([keras_edda.methods.EDDA(classifier), classifier])
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=5)
     # or in tf.data, with soft targets and weights (the layer is made once, outside the map):
-    edda = keras_edda.layers.EDDA(classifier)
+    edda = keras_edda.methods.EDDA(classifier)
     ds = ds.batch(64).map(lambda x, y: edda({"images": x, "labels": y}))
     ```
     """
@@ -194,7 +195,13 @@ class EDDA(MethodLayer):
         area_maps = None if area is None else area(images, explained)
         return maps, area_maps, scores, self.explainer.scores_are_logits
 
-    def make_transformation(self, images, targets, chosen):
+    @property
+    def needs_copy_predictions(self):
+        """Keep-if-correct and `"decrease"` read the model's predictions on the copies."""
+        return self.keep_if_correct or self.salient_target == "decrease"
+
+    def draft_transformation(self, images, targets, chosen, seed=None):
+        """The explanation, the masks and fills; the targets and weights that need no prediction on the copies."""
         head = self.head()
         explained = None
         if targets is not None and self.explain_target == "label":
@@ -214,46 +221,49 @@ class EDDA(MethodLayer):
         if self.salient_target != "none":
             masks.append(salient)
         masks = tf.stack(masks)
-        fill_values = self.fill_values(images, masks)
-        copies = tf.reshape(
-            self.copies(images, {"copy_masks": masks, "fill_values": fill_values}),
-            tf.concat([[len(self.copy_names), -1], tf.shape(images)[1:]], axis=0))
-
         kept_target = targets if self.non_salient_target == "label" else original
-        kept_weight = weight
-        if self.keep_if_correct:
-            predicted = self._probabilities_of(copies[0])
-            correct = tf.equal(tf.argmax(predicted, axis=-1), tf.argmax(targets, axis=-1))
-            kept_weight *= tf.cast(correct, tf.float32)
-        copy_targets, copy_weights = [kept_target], [kept_weight]
+        copy_targets, copy_weights = [kept_target], [weight]
         if self.salient_target != "none":
-            hidden_target, hidden_weight = self._salient_target(copies[1], targets, original)
+            hidden_target = targets  # "decrease": set by `complete_transformation`
+            if self.salient_target == "uniform":
+                hidden_target = tf.fill(tf.shape(targets), 1.0 / head.num_classes)
+            elif self.salient_target != "decrease":
+                alpha = self.salient_target
+                hidden_target = (1.0 - alpha) * targets + alpha / head.num_classes
             copy_targets.append(hidden_target)
-            copy_weights.append(weight * self.salient_weight * hidden_weight)
+            copy_weights.append(weight * self.salient_weight)
         return {
             "targets": targets,
+            "original_probabilities": original,
             "maps": maps,
             "copy_masks": masks,
-            "fill_values": fill_values,
+            "fill_values": self.fill_values(images, masks),
             "copy_targets": tf.stack(copy_targets),
             "copy_weights": tf.stack(copy_weights),
         }
 
-    def _probabilities_of(self, images):
-        return tf.stop_gradient(self.head().probabilities(self.get_classifier()(images, training=False)))
-
-    def _salient_target(self, hidden, targets, original):
-        num_classes = self.head().num_classes
-        uniform = tf.fill(tf.shape(targets), 1.0 / num_classes)
-        if self.salient_target == "uniform":
-            return uniform, 1.0
+    def complete_transformation(self, transformation, copy_outputs):
+        """Keep-if-correct's weights and `"decrease"`'s targets, from the outputs (K * N, C) on the copies."""
+        if not self.needs_copy_predictions:
+            return transformation
+        head = self.head()
+        targets = transformation["targets"]
+        num_copies = len(self.copy_names)
+        predicted = tf.stop_gradient(tf.cast(head.probabilities(copy_outputs), tf.float32))
+        predicted = tf.reshape(predicted, (num_copies, -1, head.num_classes))
+        copy_targets = tf.unstack(transformation["copy_targets"], num=num_copies)
+        copy_weights = tf.unstack(tf.cast(transformation["copy_weights"], tf.float32), num=num_copies)
+        if self.keep_if_correct:
+            correct = tf.equal(tf.argmax(predicted[0], axis=-1), tf.argmax(targets, axis=-1))
+            copy_weights[0] = copy_weights[0] * tf.cast(correct, tf.float32)
         if self.salient_target == "decrease":
-            return decreased_targets(self._probabilities_of(hidden), original, targets, self.margin)
-        alpha = self.salient_target
-        return (1.0 - alpha) * targets + alpha * uniform, 1.0
+            copy_targets[1], active = decreased_targets(
+                predicted[1], transformation["original_probabilities"], targets, self.margin)
+            copy_weights[1] = copy_weights[1] * active
+        return {**transformation, "copy_targets": tf.stack(copy_targets), "copy_weights": tf.stack(copy_weights)}
 
     def get_config(self):
-        explainer, explainer_kwargs = self.explainer_config(*self._explainer_given)
+        explainer, explainer_kwargs = _serialization.explainer_config(*self._explainer_given)
         return {
             **super().get_config(),
             "explainer": explainer,

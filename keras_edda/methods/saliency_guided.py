@@ -63,7 +63,7 @@ class SaliencyGuided(MethodLayer):
         self.explainer = self.build_explainer(explainer, explainer_kwargs, self.get_classifier())
         self._explainer_given = (explainer, explainer_kwargs)
 
-    def make_transformation(self, images, targets, chosen):
+    def make_transformation(self, images, targets, chosen, seed=None):
         head = self.head()
         explained = None if targets is None else tf.argmax(targets, axis=-1, output_type=tf.int32)
         maps, scores = self.explainer.explain_with_scores(images, explained)
@@ -82,7 +82,7 @@ class SaliencyGuided(MethodLayer):
         }
 
     def get_config(self):
-        explainer, explainer_kwargs = self.explainer_config(*self._explainer_given)
+        explainer, explainer_kwargs = _serialization.explainer_config(*self._explainer_given)
         config = super().get_config()
         config.pop("copies_weight")
         return {**config, "explainer": explainer, "explainer_kwargs": explainer_kwargs,
