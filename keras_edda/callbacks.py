@@ -122,6 +122,10 @@ class AlignmentCallback(keras.callbacks.Callback):
             `data`.
         num_images: number of overlay pictures per explainer (0: none).
         explainer_kwargs: optional `{explainer name: kwargs}`.
+        model: the classifier to explain (default: the model `fit` trains).
+            Give it when the trained model wraps the classifier and takes
+            other inputs, e.g. `RightForRightReasons(classifier).wrap()`,
+            whose batches also carry masks.
 
     Example:
 
@@ -138,8 +142,9 @@ class AlignmentCallback(keras.callbacks.Callback):
 
     def __init__(self, data, explainers=("grad_cam",), metrics=DEFAULT_METRICS,
                  log_dir=None, freq=1, max_samples=64, num_images=4,
-                 explainer_kwargs=None, write_scalars=False):
+                 explainer_kwargs=None, write_scalars=False, model=None):
         super().__init__()
+        self.explained_model = model
         self.freq = _checks.check_positive_int(freq, "freq")
         self.max_samples = _checks.check_positive_int(max_samples, "max_samples")
         if isinstance(num_images, bool) or not isinstance(num_images, numbers.Integral) \
@@ -164,10 +169,13 @@ class AlignmentCallback(keras.callbacks.Callback):
         """Reads the `max_samples` images from `data` and checks them
         against `model`'s input (done by `on_train_begin`)."""
         self.images = take_images(self.data, self.max_samples)
-        model = model or self.model
+        model = model if model is not None else self._model_to_explain()
         if model is not None:
             _checks.check_image_shape(self.images, model, "data")
         return self.images
+
+    def _model_to_explain(self):
+        return self.explained_model if self.explained_model is not None else self.model
 
     def on_train_begin(self, logs=None):
         self.load_images()
@@ -181,7 +189,7 @@ class AlignmentCallback(keras.callbacks.Callback):
 
     def evaluate(self, model=None):
         """Mean scores `{log key: float}` and the maps of the subset, now."""
-        model = model or self.model
+        model = model if model is not None else self._model_to_explain()
         if self.images is None:
             self.load_images(model)
         maps = self.suite.explain(model, self.images)
@@ -206,7 +214,7 @@ class AlignmentCallback(keras.callbacks.Callback):
     def _write(self, epoch, maps):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "validation"))
-        data_format = next(iter(self.suite.explainers_for(self.model).values())).data_format
+        data_format = next(iter(self.suite.explainers_for(self._model_to_explain()).values())).data_format
         with self._writer.as_default(step=epoch):
             for explainer in self.suite.explainer_names:
                 if self.write_scalars:

@@ -102,6 +102,7 @@ def prepare(job, resume=False, overwrite=False):
         UserError: for anything the user can fix, in one line.
     """
     from keras_edda import _checks
+    from keras_edda import methods as methods_lib
     from keras_edda.experiments.factory import ModelFactory
 
     if resume and overwrite:
@@ -121,6 +122,10 @@ def prepare(job, resume=False, overwrite=False):
     if factory.spec != "cnn" and set(settings.methods) & set(protocol.MODEL_METHODS):
         raise UserError(f"--methods supcon / excon train the built-in cnn's encoder; --model is {job.model!r}")
     user_errors(check_method_settings, settings, data.image_shape, data.num_classes)
+    for method in settings.methods:
+        if method not in (protocol.NONE,) + protocol.MODEL_METHODS and \
+                methods_lib.get(method).uses_annotations:
+            user_errors(protocol.annotation_masks, data, method)
     config = {"dataset": data.name, "model": job.model, "image_shape": list(data.image_shape),
               "num_classes": data.num_classes, "split": data.split_info(),
               "optimizer_steps": protocol.steps_budget(settings, len(data.x_train)), **settings.to_dict(),

@@ -233,7 +233,8 @@ class CopyStatistics(keras.callbacks.Callback):
         stats = self.layer.statistics()
         self.history.append(stats)
         if logs is not None:
-            logs.update({f"copies_{key}": value for key, value in stats.items()})
+            logs.update({key if key.startswith("copies_") else f"copies_{key}": value
+                         for key, value in stats.items()})
 
 
 def one_hot(labels, num_classes):
@@ -266,18 +267,32 @@ def train(method, seed, data, factory, settings, log_dir=None, verbose=2, callba
             callbacks_lib.AlignmentCallback(
                 data.x_val, explainers=settings.explainers[:1],
                 metrics=("deletion_auc", "insertion_auc"), log_dir=log_dir,
-                max_samples=settings.monitor_samples, num_images=4),
+                max_samples=settings.monitor_samples, num_images=4, model=classifier),
             keras.callbacks.TensorBoard(log_dir),
         ]
     elif log_dir is not None:
         fit_callbacks.append(keras.callbacks.TensorBoard(log_dir))
-    train_data = tf.data.Dataset.from_tensor_slices((data.x_train, y_train))
-    train_data = train_data.shuffle(num_train, seed=seed).batch(recipe.batch_size)
     model = classifier
-    if layer is not None and settings.surface == "map":
-        train_data = train_data.map(method_map_fn(layer))
-    elif layer is not None:
-        model = keras.Sequential([keras.Input(data.image_shape), layer, classifier])
+    if uses_annotations(layer):
+        # RRR: the decoy masks ride in the batch as its annotations, on both surfaces into its wrap() model.
+        masks = annotation_masks(data, method)
+        train_data = tf.data.Dataset.from_tensor_slices((data.x_train, y_train, masks["train"]))
+        train_data = train_data.shuffle(num_train, seed=seed).batch(recipe.batch_size)
+        if settings.surface == "map":
+            train_data = train_data.map(method_map_fn(layer))
+        else:
+            train_data = train_data.map(lambda x, y, m: ({"images": x, "masks": m}, y))
+        model = layer.wrap()
+        if validation is not None:
+            validation = ({"images": data.x_val, "masks": masks["val"]}, validation[1])
+    else:
+        train_data = tf.data.Dataset.from_tensor_slices((data.x_train, y_train))
+        train_data = train_data.shuffle(num_train, seed=seed).batch(recipe.batch_size)
+        if layer is not None and settings.surface == "map":
+            train_data = train_data.map(method_map_fn(layer))
+        elif layer is not None:
+            model = keras.Sequential([keras.Input(data.image_shape), layer, classifier])
+    methods_lib.check_model(model)
     recipe.compile(model, num_train)
     start = time.perf_counter()
     model.fit(train_data.prefetch(1), epochs=recipe.epochs, validation_data=validation,
@@ -286,6 +301,24 @@ def train(method, seed, data, factory, settings, log_dir=None, verbose=2, callba
               "optimizer_steps": int(recipe.epochs * steps_per_epoch),
               "copies": fit_callbacks[0].history if layer is not None else []}
     return classifier, record
+
+
+def uses_annotations(layer):
+    """Whether a method layer trains on annotation masks that ride in the batch (RRR)."""
+    return layer is not None and layer.uses_annotations
+
+
+def annotation_masks(data, method):
+    """The annotation masks an annotation-using method gets: a decoy dataset's decoy masks.
+
+    Raises:
+        ValueError: for data without decoy masks.
+    """
+    if not getattr(data, "has_decoy_masks", False):
+        raise ValueError(f"Method {method!r} trains on annotation masks of the pixels it must not use; "
+                         f"compare gives it a decoy dataset's decoy masks (e.g. --dataset digits-decoy). "
+                         f"Received: dataset={data.name!r} without decoy masks")
+    return {"train": data.decoy_masks_train, "val": data.decoy_masks_val}
 
 
 def _train_model_method(method, seed, data, factory, settings, log_dir, verbose, callbacks):

@@ -148,6 +148,9 @@ class MethodLayer(keras.layers.Layer):
     # The argument that names the explainer driving the method, if any:
     # `keras-edda compare` puts its first --explainer there.
     driven_by = None
+    # Whether the method trains on annotation masks riding in the batch (RRR): compare gives it the
+    # decoy masks of a decoy dataset and trains its `wrap()` model.
+    uses_annotations = False
 
     def __init__(self, model, copy_names, fill="constant", fill_value=0.0, rate=1.0, seed=None,
                  warmup_steps=0, warmup_epochs=None, steps_per_epoch=None, copies_weight=1.0,

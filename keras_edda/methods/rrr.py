@@ -71,6 +71,8 @@ class RightForRightReasons(MethodLayer):
     ```
     """
 
+    uses_annotations = True
+
     def __init__(self, model, weight=1.0, warmup_steps=0, warmup_epochs=None, steps_per_epoch=None,
                  data_format=None, **kwargs):
         for name in ("fill", "fill_value", "rate", "copies_weight", "seed"):
