@@ -344,7 +344,9 @@ def _flatten(scores, prefix=""):
 
 def test_processes_and_ray_give_the_in_process_results_and_resume_across_executors(tmp_path):
     pytest.importorskip("ray")
-    flags = [*TINY, "--methods", "none,edda", "--seeds", "2"]
+    # The layer surface: the map surface explains with weights that training updates while tf.data
+    # prefetches, so its runs are not bit-reproducible in any executor (docs/scaling.md).
+    flags = [*TINY, "--methods", "none,edda", "--seeds", "2", "--surface", "layer"]
     local, processes, ray_out = tmp_path / "local", tmp_path / "processes", tmp_path / "ray"
     assert run_cli("compare", *flags, "--out", str(local)) == 0
     assert run_cli("compare", *flags, "--out", str(processes), "--executor", "processes", "--workers", "2") == 0
