@@ -126,7 +126,7 @@ def resnet20(input_shape, num_classes, name="resnet20"):
         name: the model's name.
 
     Returns:
-        An uncompiled Functional `keras.Model` (272,474 weights for
+        An uncompiled Functional `keras.Model` (272,474 trainable weights for
         32x32x3 and 10 classes); its head is named `"classifier"`.
 
     Example:
