@@ -36,8 +36,9 @@ ENV_VAR = "KERAS_EDDA_DATA"
 ARCHIVE_NAME = "cifar10-jpg.tar.gz"
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-# Keras' own copy: the folder `keras.datasets.cifar10.load_data()` extracts into its cache.
-KERAS_DIRNAME = "cifar-10-batches-py-target"
+# Keras' own copy: the archive `keras.datasets.cifar10.load_data()` downloads into its cache (Keras 3's
+# `get_file` downloads again unless this file is there).
+KERAS_ARCHIVE = "cifar-10-batches-py-target_archive"
 
 
 def keras_cache_dir():
@@ -88,12 +89,12 @@ def find_source(data_dir=None, download=False, environ=None):
         found = _source_of(environ[ENV_VAR])
         if found is not None:
             return found
-    if download or os.path.isdir(os.path.join(keras_cache_dir(), KERAS_DIRNAME)):
+    if download or os.path.isfile(os.path.join(keras_cache_dir(), KERAS_ARCHIVE)):
         return "keras", None
     raise ValueError(
         "CIFAR-10 not found. Looked in (1) data_dir= / --data-dir (None given), (2) the environment "
         f"variable {ENV_VAR} ({environ.get(ENV_VAR)!r}: no train/ and test/ class folders nor "
-        f"{ARCHIVE_NAME} there), (3) Keras' cache {os.path.join(keras_cache_dir(), KERAS_DIRNAME)!r} (absent). "
+        f"{ARCHIVE_NAME} there), (3) Keras' cache {os.path.join(keras_cache_dir(), KERAS_ARCHIVE)!r} (absent). "
         "Give the folder or archive with data_dir= / --data-dir, set "
         f"{ENV_VAR}, or allow keras.datasets.cifar10.load_data() to download it with download=True / "
         "--download. Received: data_dir=None, download=False")

@@ -143,7 +143,8 @@ def test_sources_in_order_and_one_clear_error_naming_all_three(fake, tmp_path, m
         assert named in message
     with pytest.raises(ValueError, match="CIFAR-10 not found"):
         datasets.load("cifar10")
-    os.makedirs(tmp_path / "keras_home" / "datasets" / cifar10.KERAS_DIRNAME)
+    os.makedirs(tmp_path / "keras_home" / "datasets")
+    (tmp_path / "keras_home" / "datasets" / cifar10.KERAS_ARCHIVE).write_bytes(b"")
     assert cifar10.find_source() == ("keras", None)
     # An environment variable without the data falls through; a data_dir without it is an error.
     monkeypatch.setenv(cifar10.ENV_VAR, str(tmp_path / "nothing"))
