@@ -131,10 +131,12 @@ def test_model_surface_trains_the_copies_of_the_augmented_images():
 def test_recipes_by_name_with_sgd_and_the_augmentation():
     cifar = recipes.get("cifar")
     assert cifar is recipes.CIFAR and recipes.get("default") is recipes.DEFAULT
-    assert cifar.augmentation == "crop_flip" and cifar.optimizer_name == "sgd"
-    optimizer = cifar.optimizer(100)
-    assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.momentum == pytest.approx(0.9)
-    assert optimizer.weight_decay == pytest.approx(cifar.weight_decay)
+    assert cifar.augmentation == "crop_flip" and cifar.optimizer_name in recipes.OPTIMIZERS
+    sgd = recipes.Recipe(optimizer="sgd", momentum=0.8, weight_decay=5e-4, learning_rate=0.1)
+    optimizer = sgd.optimizer(100)
+    assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.momentum == pytest.approx(0.8)
+    assert optimizer.weight_decay == pytest.approx(5e-4)
+    assert sgd.to_dict()["optimizer"] == "sgd" and recipes.Recipe(**sgd.to_dict()).momentum == 0.8
     [layer] = cifar.augmentation_layers(seed=1)
     assert isinstance(layer, CropFlip) and layer.padding == 4 and layer.flip
     assert recipes.DEFAULT.augmentation_layers() == []
