@@ -105,7 +105,7 @@ def main():
                   for seed in range(args.seeds)]
         seconds = (time.perf_counter() - start) / args.seeds
         print(f"{name:<22}{recipe.total_steps(len(data.x_train)):>6}{np.mean(scores):>8.4f}"
-              f"{np.std(scores, ddof=1):>8.4f}{min(scores):>8.4f}{seconds:>8.1f}  "
+              f"{np.std(scores, ddof=1) if len(scores) > 1 else float('nan'):>8.4f}{min(scores):>8.4f}{seconds:>8.1f}  "
               + (" ".join(f"{s:.4f}" for s in scores) if len(scores) > 1 else ""), flush=True)
     print(f"chosen recipe: {(recipes.CIFAR if cifar else recipes.DEFAULT)!r}")
 
