@@ -12,6 +12,8 @@ except ImportError as error:  # pragma: no cover
 from keras_edda import (
     augment,
     callbacks,
+    cifar10,
+    crop_flip,
     data,
     datasets,
     excon,
@@ -28,6 +30,6 @@ from keras_edda import (
 from keras_edda.version import __version__
 
 __all__ = [
-    "__version__", "augment", "callbacks", "data", "datasets", "excon", "explainers", "layers", "losses", "methods",
-    "metrics", "models", "ops", "recipes", "statistics",
+    "__version__", "augment", "callbacks", "cifar10", "crop_flip", "data", "datasets", "excon", "explainers",
+    "layers", "losses", "methods", "metrics", "models", "ops", "recipes", "statistics",
 ]
