@@ -44,7 +44,9 @@ fi
 run() {  # run NAME COMMAND...: the output to the screen and to $OUT/NAME.txt
     local name=$1; shift
     echo "== $name ($(( $(date +%s) - START )) s)"
-    "$@" 2>&1 | grep -v -e "^WARNING" -e "cpu_feature_guard" -e "absl::InitializeLog" | tee "$OUT/$name.txt"
+    # A step that fails is reported and the next one runs (the session's time is not spent twice).
+    "$@" 2>&1 | grep -v -e "^WARNING" -e "cpu_feature_guard" -e "absl::InitializeLog" | tee "$OUT/$name.txt" \
+        || echo "== $name FAILED (see $OUT/$name.txt)"
 }
 
 "$PY" -c "import tensorflow as tf; print('devices:', [d.name for d in tf.config.list_physical_devices()])"
