@@ -2,6 +2,14 @@
 xplique (when installed), and each against its compute limit, in one process.
 
     python benchmarks/explainers.py [--batch 32] [--steps 50] [--patch 4]
+    python benchmarks/explainers.py --model resnet20 --size 32 --only-core
+    python benchmarks/explainers.py --model mobilenet_v3_small --size 96 --patch 16 --only-core
+
+`--model` is `benchmark` (Conv32-Conv64-GAP-Dense10, default) or any name of
+`keras_edda.models.build` with fresh weights; a `keras.applications`
+backbone is built at `--size` and used without its wrapper (a flat model,
+as tf-explain and xplique need), and Grad-CAM reads the layer keras_edda's
+Grad-CAM picks (the last spatial one) in all three libraries.
 
 The compute limit is the same model work done as bare batched passes:
 Grad-CAM = one forward pass of the batch (a lower bound: it also needs a
@@ -67,7 +75,7 @@ def forward_limit(model, images, patches, chunk):
     return lambda: run(work)
 
 
-def tf_explain_runs(model, images, steps, patch):
+def tf_explain_runs(model, images, steps, patch, layer="conv2"):
     try:
         from tf_explain.core import GradCAM, IntegratedGradients, OcclusionSensitivity
     except ImportError:
@@ -76,7 +84,7 @@ def tf_explain_runs(model, images, steps, patch):
 
     def grad_cam():
         outputs, grads = GradCAM.get_gradients_and_filters(
-            model, images, "conv2", class_index, False)
+            model, images, layer, class_index, False)
         return GradCAM.generate_ponderated_output(outputs, grads)
 
     def integrated_gradients():
@@ -94,14 +102,14 @@ def tf_explain_runs(model, images, steps, patch):
             "occlusion": occlusion_run}
 
 
-def xplique_runs(model, images, steps, patch, batch_size):
+def xplique_runs(model, images, steps, patch, batch_size, layer="conv2"):
     try:
         import xplique.attributions as xa
     except ImportError:
         return {}
     targets = tf.one_hot(np.zeros(len(images), int), 10)
     made = {
-        "grad_cam": xa.GradCAM(model, conv_layer="conv2"),
+        "grad_cam": xa.GradCAM(model, conv_layer=layer),
         "integrated_gradients": xa.IntegratedGradients(model, steps=steps, batch_size=batch_size),
         "occlusion": xa.Occlusion(model, patch_size=patch, patch_stride=patch, batch_size=batch_size),
     }
@@ -275,6 +283,10 @@ def main():
                              "dense (Flatten-Dense10)")
     parser.add_argument("--mp-steps", type=int, default=300)
     parser.add_argument("--only-generative", action="store_true", help="run only the LIME / MP / Inpainter section")
+    parser.add_argument("--model", default="benchmark",
+                        help="benchmark (Conv32-Conv64-GAP-Dense10) or a name of keras_edda.models.build")
+    parser.add_argument("--only-core", action="store_true",
+                        help="run only Grad-CAM / IG / Occlusion (no DANCE, LIME, MP sections)")
     args = parser.parse_args()
     if args.only_dance:
         return dance(args)
@@ -283,12 +295,21 @@ def main():
 
     keras.utils.set_random_seed(0)
     keras.utils.disable_interactive_logging()
-    model = build_model(args.size)
+    if args.model == "benchmark":
+        model, description = build_model(args.size), "Conv32-Conv64-GAP-Dense10"
+    else:
+        model = models.build(args.model, (args.size, args.size, 3), 10)
+        if isinstance(model.layers[-1], keras.Model):  # a keras.applications backbone, nested: use it flat
+            model = model.layers[-1]
+        description = f"{args.model} ({model.count_params():,} weights, fresh)"
     images = np.random.default_rng(0).uniform(size=(args.batch, args.size, args.size, 3)).astype("float32")
     tensor = tf.constant(images)
     patches = (args.size // args.patch) ** 2
+    grad_cam = explainers.GradCAM(model)
+    grad_cam(tensor[:1], 0)
+    layer = grad_cam.layer.name
     ours = {
-        "grad_cam": explainers.GradCAM(model, layer="conv2"),
+        "grad_cam": explainers.GradCAM(model, layer=layer),
         "integrated_gradients": explainers.IntegratedGradients(
             model, steps=args.steps, batch_size=args.chunk),
         "occlusion": explainers.Occlusion(
@@ -299,11 +320,11 @@ def main():
         "integrated_gradients": gradient_limit(model, tensor, args.steps, args.chunk),
         "occlusion": forward_limit(model, tensor, patches + 1, args.chunk),
     }
-    references = {"tf-explain": tf_explain_runs(model, images, args.steps, args.patch),
-                  "xplique": xplique_runs(model, tensor, args.steps, args.patch, args.chunk)}
+    references = {"tf-explain": tf_explain_runs(model, images, args.steps, args.patch, layer),
+                  "xplique": xplique_runs(model, tensor, args.steps, args.patch, args.chunk, layer)}
 
     print(f"# {device_name()}; TF {tf.__version__}, Keras {keras.__version__}; "
-          f"batch {args.batch} x {args.size}x{args.size}x3, Conv32-Conv64-GAP-Dense10, "
+          f"batch {args.batch} x {args.size}x{args.size}x3, {description}, Grad-CAM layer {layer}, "
           f"IG steps {args.steps}, occlusion patch {args.patch} ({patches} patches), "
           f"chunk {args.chunk}; median of {args.repeats}")
     print("| explainer | keras_edda img/s | tf-explain img/s | ours / tf-explain | "
@@ -325,9 +346,10 @@ def main():
             cells += [f"{args.batch / limit_s:,.0f}", f"{limit_s / ours_s:.2f}"]
         else:
             cells += ["-", "-"]
-        print("| " + " | ".join(cells) + " |")
-    dance(args)
-    generative(args)
+        print("| " + " | ".join(cells) + " |", flush=True)
+    if not args.only_core:
+        dance(args)
+        generative(args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,10 @@
 """Cost of each training method of `keras_edda.methods`, in one process.
 
-    python benchmarks/methods.py [--batch 32] [--size 32] [--rounds 5] [--repeats 5] [--clock wall|cpu]
+    python benchmarks/methods.py [--model cnn] [--batch 32] [--size 32] [--rounds 5] [--repeats 5] [--clock wall|cpu]
+
+`--model` is any name of `keras_edda.models.build`: `cnn` (the small CNN,
+default), `resnet20` (ResNet-20 at 32x32x3), or a `keras.applications`
+backbone with fresh weights (e.g. `--model mobilenet_v3_small --size 96`).
 
 1. In a model: a training step of `Sequential([layer, classifier])` (a
    `tf.function` step, the same as `fit` runs) against its ideal = a plain
@@ -39,7 +43,6 @@ import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
 from _timing import _block, device_name, median_seconds  # noqa: E402
-from edda_overhead import train_step_fn  # noqa: E402
 
 from keras_edda import explainers, models, ops  # noqa: E402
 from keras_edda.data import method_map_fn  # noqa: E402
@@ -94,6 +97,22 @@ def cutout_reference(size, num_classes):
     return fn
 
 
+def train_step_fn(model, jit=False):
+    """One compiled training step of `model` (the same as `fit` runs; `jit`: XLA, as `fit` uses on a GPU)."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    optimizer = model.optimizer
+
+    @tf.function(jit_compile=jit)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True)) + tf.add_n([0.0] + model.losses)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    return step
+
+
 def cpu_seconds(fn):
     """CPU seconds of the whole process (all its threads) spent in one call of `fn`."""
     start = time.process_time()
@@ -133,10 +152,12 @@ def row(label, ours, parts, times):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="cnn", help="a name of keras_edda.models.build (default: cnn)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--jit", action="store_true", help="compile the train steps with XLA (as fit on a GPU)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall: elapsed time; cpu: the process's CPU time, with TensorFlow on one thread")
     args = parser.parse_args()
@@ -148,9 +169,12 @@ def main():
     x = tf.random.uniform((args.batch, *shape))
     y = tf.random.uniform((args.batch,), 0, 10, tf.int32)
 
-    plain = models.small_cnn(shape, 10)
+    def classifier_of():
+        return models.build(args.model, shape, 10)
+
+    plain = classifier_of()
     plain.compile("adam")
-    plain_step = train_step_fn(plain)
+    plain_step = train_step_fn(plain, args.jit)
     grad_cam = explainers.GradCAM(plain)
     saliency = explainers.Saliency(plain)
     forward = tf.function(lambda images: plain(images, training=False))
@@ -160,16 +184,16 @@ def main():
         "forward": lambda: forward(x),
         "cutout_reference": (lambda fn: lambda: fn(x, y))(cutout_reference(0.5, 10)),
     }
-    layers = {name: make(models.small_cnn(shape, 10)) for name, make in METHODS}
+    layers = {name: make(classifier_of()) for name, make in METHODS}
     for copies in sorted({0} | {len(layer.copy_names) for layer in layers.values()}):
         xs, ys = tf.concat([x] * (1 + copies), 0), tf.concat([y] * (1 + copies), 0)
         functions[f"step on {1 + copies}N"] = (lambda a, b: lambda: plain_step(a, b))(xs, ys)
 
     for name, make in METHODS:
-        classifier = models.small_cnn(shape, 10)
+        classifier = classifier_of()
         model = keras.Sequential([keras.Input(shape), make(classifier), classifier])
         model.compile("adam")
-        step = train_step_fn(model)
+        step = train_step_fn(model, args.jit)
         functions[f"{name} step"] = (lambda s: lambda: s(x, y))(step)
         map_fn = method_map_fn(layers[name])
         mapped = tf.function(lambda images, labels, fn=map_fn: fn(images, labels))
@@ -198,12 +222,17 @@ def main():
 
     times = timed_rounds(functions, args.rounds, args.repeats, args.clock)
 
-    print(f"# {device_name()}; TF {tf.__version__}, Keras {keras.__version__}; small_cnn, batch {args.batch} x "
-          f"{args.size}x{args.size}x3, {args.rounds} rounds x median of {args.repeats}, {args.clock} clock")
+    print(f"# {device_name()}; TF {tf.__version__}, Keras {keras.__version__}; {args.model} "
+          f"({plain.count_params():,} weights), batch {args.batch} x "
+          f"{args.size}x{args.size}x3, {args.rounds} rounds x median of {args.repeats}, {args.clock} clock"
+          + (", train steps with XLA" if args.jit else ""))
     edda_default = layers["EDDA (defaults)"]
     print(f"EDDA defaults: salient_target={edda_default.salient_target!r}, "
           f"non_salient_target={edda_default.non_salient_target!r}, keep_if_correct={edda_default.keep_if_correct}")
     print(f"plain train step on N (reference): {statistics.median(times['step on 1N']) * 1e3:.1f} ms")
+    step_ratios = [e / p for e, p in zip(times["EDDA (defaults) step"], times["step on 1N"])]
+    print(f"one EDDA step (defaults, in a model) / one plain step on the same N images: "
+          f"{statistics.median(step_ratios):.2f}x ({min(step_ratios):.2f}-{max(step_ratios):.2f} over rounds)")
     print()
     print("| train step in a model | ms | ideal ms (parts) | ours / ideal |")
     print("|---|---|---|---|")

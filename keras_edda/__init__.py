@@ -12,8 +12,9 @@ import sys
 
 from keras_edda.version import __version__
 
-_SUBMODULES = ("augment", "callbacks", "data", "datasets", "decoy_data", "excon", "explainers", "inpainting",
-               "layers", "losses", "methods", "metrics", "models", "ops", "recipes", "statistics")
+_SUBMODULES = ("augment", "callbacks", "cifar10", "crop_flip", "data", "datasets", "decoy_data", "excon",
+               "explainers", "inpainting", "layers", "losses", "methods", "metrics", "models", "ops", "recipes",
+               "statistics")
 __all__ = ["__version__", "import_all", *_SUBMODULES]
 
 

@@ -83,6 +83,71 @@ def split_indices(labels, test_fraction=0.25, validation_fraction=0.15, seed=0):
     return np.flatnonzero(~is_test & ~is_val), np.flatnonzero(is_val), np.flatnonzero(is_test)
 
 
+def stratified_subset(labels, count, seed=0):
+    """Indices of a class-stratified subset of `count` of `labels`.
+
+    Each class keeps its share of `count` (`count * members / N`, rounded
+    down; the images left over go to the classes with the largest
+    remainders, ties to the lower class), its members drawn at random with
+    `seed`. The indices are sorted, so the subset keeps the order of the
+    data (e.g. `--max-train` on a split whose order is already random).
+
+    Args:
+        labels: int class labels (N,).
+        count: images to keep, 1 <= count; all of them when count >= N.
+        seed: seed of the draw.
+
+    Returns:
+        A sorted int array of `min(count, N)` indices into `labels`.
+
+    Example:
+
+    ```python
+    keep = keras_edda.datasets.stratified_subset(data.y_train, 500, seed=0)
+    x, y = data.x_train[keep], data.y_train[keep]
+    ```
+    """
+    count = _checks.check_positive_int(count, "count")
+    labels = np.asarray(labels)
+    if count >= len(labels):
+        return np.arange(len(labels))
+    classes, sizes = np.unique(labels, return_counts=True)
+    exact = count * sizes / len(labels)
+    quota = np.floor(exact).astype(int)
+    order = np.lexsort((classes, -(exact - quota)))
+    quota[order[: count - quota.sum()]] += 1
+    rng = np.random.default_rng((seed, 3))
+    chosen = [rng.permutation(np.flatnonzero(labels == label))[:size] for label, size in zip(classes, quota)]
+    return np.sort(np.concatenate(chosen))
+
+
+def subset_train(data, max_train, seed=0):
+    """`data` with its training split cut to a class-stratified subset of `max_train` images.
+
+    What `keras-edda compare --max-train N` keeps: `stratified_subset` of
+    the training labels (and every per-image array that goes with them:
+    object masks, boxes, a decoy's masks).
+    Validation and test are unchanged. The `Dataset` is changed in place.
+
+    Args:
+        data: a `Dataset`.
+        max_train: training images to keep (`None`: all).
+        seed: seed of the draw (the split seed).
+
+    Returns:
+        `data`.
+    """
+    if max_train is None:
+        return data
+    count = len(data.y_train)
+    keep = stratified_subset(data.y_train, _checks.check_positive_int(max_train, "max_train"), seed)
+    # Every per-image array of the training split: images, labels, object masks, boxes, decoy masks, ...
+    for name, value in list(vars(data).items()):
+        if name.endswith("_train") and getattr(value, "shape", None) and len(value) == count:
+            setattr(data, name, value[keep])
+    return data
+
+
 class Dataset:
     """Train / validation / test splits ready for an experiment: float32 images in [0, 1].
 
@@ -541,7 +606,7 @@ def load_tfds(name, data_dir=None, download=False, image_size=32, channels=None,
 
 def load(spec, data_dir=None, download=False, image_size=None, channels=None,
          max_examples=None, validation_fraction=0.15, split_seed=0, test_fraction=0.25, decoy=None):
-    """Loads `"digits"`, `"digits-canvas"`, `"tfds:NAME"` or `"folder:PATH"` as a `Dataset`.
+    """Loads `"digits"`, `"digits-canvas"`, `"cifar10"`, `"tfds:NAME"` or `"folder:PATH"` as a `Dataset`.
 
     `"NAME-decoy"` (`"digits-decoy"`, `"digits-canvas-decoy"`, and any other
     built-in name) loads NAME with a class-coded decoy patch planted
@@ -550,9 +615,11 @@ def load(spec, data_dir=None, download=False, image_size=None, channels=None,
     Args:
         spec: which data; `"digits"` is the embedded default (no network),
             `"digits-canvas"` the digits on a cluttered canvas with object
-            masks (`load_digits_canvas`, canvas side `image_size`).
-        data_dir: tfds' data directory.
-        download: let tfds download.
+            masks (`load_digits_canvas`, canvas side `image_size`),
+            `"cifar10"` the official CIFAR-10 split (`keras_edda.cifar10`).
+        data_dir: tfds' data directory; for `"cifar10"` the folder or
+            archive of the images (see `keras_edda.cifar10.load_cifar10`).
+        download: let tfds (or `keras.datasets.cifar10`) download.
         image_size: side of the square images (at least 8; at least 32 for
             `"digits-canvas"`); `None`: 64 for `"digits-canvas"`, else 32.
         channels: 1 or 3 (`None`: the data's own).
@@ -602,13 +669,18 @@ def load(spec, data_dir=None, download=False, image_size=None, channels=None,
             for part in ("train", "val", "test"):
                 setattr(data, f"x_{part}", _prepare(getattr(data, f"x_{part}"), None, 3))
         return data
+    if spec == "cifar10":
+        from keras_edda import cifar10
+
+        return cifar10.load_cifar10(data_dir, download, validation_fraction, split_seed,
+                                    image_size=image_size, channels=channels)
     if spec.startswith("tfds:") and len(spec) > 5:
         return load_tfds(spec[5:], data_dir, download, image_size, channels, max_examples,
                          validation_fraction, split_seed)
     if spec.startswith("folder:") and len(spec) > 7:
         return load_folder(spec[7:], image_size, channels, test_fraction, split_seed, validation_fraction)
     raise ValueError(
-        "Unknown dataset. Expected 'digits', 'digits-canvas', 'tfds:NAME' or 'folder:PATH'. "
+        "Unknown dataset. Expected 'digits', 'digits-canvas', 'cifar10', 'tfds:NAME' or 'folder:PATH'. "
         f"Received: dataset={spec!r}")
 
 

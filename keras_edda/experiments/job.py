@@ -40,14 +40,7 @@ class DataSpec:
                              image_size=self.image_size, channels=self.channels, max_examples=self.max_examples,
                              validation_fraction=self.validation_fraction, split_seed=self.split_seed,
                              decoy=self.decoy)
-        if self.max_train and self.max_train < len(data.y_train):
-            keep = datasets.stratified_subset(data.y_train, self.max_train, self.split_seed)
-            # Every per-image array of the training split (images, labels, object and decoy masks, ...).
-            count = len(data.y_train)
-            for name, value in list(vars(data).items()):
-                if name.endswith("_train") and getattr(value, "shape", None) and len(value) == count:
-                    setattr(data, name, value[keep])
-        return data
+        return datasets.subset_train(data, self.max_train, self.split_seed)
 
 
 @dataclasses.dataclass
