@@ -29,8 +29,6 @@ import tarfile
 
 import numpy as np
 
-from keras_edda import _checks
-
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ENV_VAR = "KERAS_EDDA_DATA"
 ARCHIVE_NAME = "cifar10-jpg.tar.gz"
@@ -246,82 +244,3 @@ def load_arrays(data_dir=None, download=False, cache_dir=None, cache=True, envir
         except OSError:
             file = None  # a read-only cache folder: decode every time
     return arrays["train"], arrays["test"], {"source": source, "cached": False, "cache_file": file}
-
-
-def load_cifar10(data_dir=None, download=False, validation_fraction=0.1, split_seed=0, max_train=None,
-                 image_size=None, channels=None, data_format=None, cache_dir=None, cache=True):
-    """Loads CIFAR-10 as a `Dataset`: the official test split, a validation split carved from train.
-
-    Args:
-        data_dir: a folder with `train/` and `test/` class folders, its
-            `.tar.gz`, or a folder holding `cifar10-jpg.tar.gz` (`None`:
-            `$KERAS_EDDA_DATA`, then Keras' copy).
-        download: let `keras.datasets.cifar10.load_data()` download when no
-            local copy is found (off by default: offline, no download is
-            tried and the error names where it looked).
-        validation_fraction: share of the 50,000 training images held out
-            for validation, stratified by class (0 for none).
-        split_seed: seed of the validation split and of each split's order.
-        max_train: keep a class-stratified subset of this many training
-            images (`keras_edda.datasets.stratified_subset`); `None`: all.
-        image_size: side of the images (`None` or 32: as stored; else
-            resized bilinearly). For a large model input prefer resizing in
-            the model (`keras_edda.models.build(..., image_size=)`), which
-            keeps the arrays small.
-        channels: 3 (`None`) or 1 (grey).
-        data_format: layout of the images; defaults to Keras' setting.
-        cache_dir: folder of the decoded cache (`None`: Keras' cache folder).
-        cache: use the cache file.
-
-    Returns:
-        A `Dataset` named `"cifar10"`, float32 images in [0, 1], classes
-        `CLASS_NAMES`; each split holds its images in an order drawn from
-        `split_seed`, so that its first images mix the classes. Its
-        `source` attribute says where the images came from.
-
-    Raises:
-        ValueError: when no source holds CIFAR-10 (the message names the
-            three places looked in), or for bad arguments.
-
-    Example:
-
-    ```python
-    data = keras_edda.cifar10.load_cifar10("../shared/datasets", max_train=5000)
-    data.split_info()  # {"train": 5000, "validation": 5000, "test": 10000, ...}
-    ```
-    """
-    from keras_edda import datasets
-
-    if validation_fraction != 0:
-        _checks.check_fraction(validation_fraction, "validation_fraction")
-    max_train = _checks.check_positive_int(max_train, "max_train", allow_none=True)
-    if image_size is not None:
-        image_size = datasets._check_image_size(image_size)
-    if channels is not None:
-        _checks.check_choice(channels, "channels", (1, 3))
-    data_format = _checks.standardize_data_format(data_format)
-    (x_train, y_train), (x_test, y_test), info = load_arrays(data_dir, download, cache_dir, cache)
-    train, val, _ = datasets.split_indices(y_train, 0, validation_fraction, split_seed)
-    rng = np.random.default_rng((split_seed, 2))
-    train, val = rng.permutation(train), rng.permutation(val)
-    test = rng.permutation(len(y_test))
-    if max_train is not None and max_train < len(train):
-        train = train[datasets.stratified_subset(y_train[train], max_train, split_seed)]
-
-    def prepared(images):
-        if image_size not in (None, 32) or channels == 1:
-            chunks = [datasets._prepare(images[i:i + 2048], image_size, channels or 3)
-                      for i in range(0, len(images), 2048)]
-            images = np.concatenate(chunks) if chunks else np.zeros((0, image_size or 32, image_size or 32,
-                                                                      channels or 3), "float32")
-        else:
-            images = images.astype("float32") / 255.0
-        return np.transpose(images, (0, 3, 1, 2)) if data_format == "channels_first" else images
-
-    data = datasets.Dataset(
-        "cifar10", (prepared(x_train[train]), y_train[train]), (prepared(x_test[test]), y_test[test]),
-        CLASS_NAMES, validation=(prepared(x_train[val]), y_train[val]), split_seed=split_seed,
-        validation_fraction=float(validation_fraction))
-    data.source = info["source"]
-    data.cached = info["cached"]
-    return data

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_edda import _checks, decoy_data
+from keras_edda import _checks, cifar10, decoy_data
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # The built-in models pool three times; smaller images leave no spatial map.
@@ -618,7 +618,7 @@ def load(spec, data_dir=None, download=False, image_size=None, channels=None,
             masks (`load_digits_canvas`, canvas side `image_size`),
             `"cifar10"` the official CIFAR-10 split (`keras_edda.cifar10`).
         data_dir: tfds' data directory; for `"cifar10"` the folder or
-            archive of the images (see `keras_edda.cifar10.load_cifar10`).
+            archive of the images (see `keras_edda.datasets.load_cifar10`).
         download: let tfds (or `keras.datasets.cifar10`) download.
         image_size: side of the square images (at least 8; at least 32 for
             `"digits-canvas"`); `None`: 64 for `"digits-canvas"`, else 32.
@@ -670,9 +670,7 @@ def load(spec, data_dir=None, download=False, image_size=None, channels=None,
                 setattr(data, f"x_{part}", _prepare(getattr(data, f"x_{part}"), None, 3))
         return data
     if spec == "cifar10":
-        from keras_edda import cifar10
-
-        return cifar10.load_cifar10(data_dir, download, validation_fraction, split_seed,
+        return load_cifar10(data_dir, download, validation_fraction, split_seed,
                                     image_size=image_size, channels=channels)
     if spec.startswith("tfds:") and len(spec) > 5:
         return load_tfds(spec[5:], data_dir, download, image_size, channels, max_examples,
@@ -750,3 +748,80 @@ def load_digits_decoy(image_size=32, patch_size=None, informative_fraction=1.0, 
     return load_decoy("digits-decoy", {"patch_size": patch_size, "informative_fraction": informative_fraction,
                                        "seed": seed}, image_size=image_size, test_fraction=test_fraction,
                       validation_fraction=validation_fraction, split_seed=split_seed)
+
+
+def load_cifar10(data_dir=None, download=False, validation_fraction=0.1, split_seed=0, max_train=None,
+                 image_size=None, channels=None, data_format=None, cache_dir=None, cache=True):
+    """Loads CIFAR-10 as a `Dataset`: the official test split, a validation split carved from train.
+
+    Args:
+        data_dir: a folder with `train/` and `test/` class folders, its
+            `.tar.gz`, or a folder holding `cifar10-jpg.tar.gz` (`None`:
+            `$KERAS_EDDA_DATA`, then Keras' copy).
+        download: let `keras.datasets.cifar10.load_data()` download when no
+            local copy is found (off by default: offline, no download is
+            tried and the error names where it looked).
+        validation_fraction: share of the 50,000 training images held out
+            for validation, stratified by class (0 for none).
+        split_seed: seed of the validation split and of each split's order.
+        max_train: keep a class-stratified subset of this many training
+            images (`keras_edda.datasets.stratified_subset`); `None`: all.
+        image_size: side of the images (`None` or 32: as stored; else
+            resized bilinearly). For a large model input prefer resizing in
+            the model (`keras_edda.models.build(..., image_size=)`), which
+            keeps the arrays small.
+        channels: 3 (`None`) or 1 (grey).
+        data_format: layout of the images; defaults to Keras' setting.
+        cache_dir: folder of the decoded cache (`None`: Keras' cache folder).
+        cache: use the cache file.
+
+    Returns:
+        A `Dataset` named `"cifar10"`, float32 images in [0, 1], classes
+        `keras_edda.cifar10.CLASS_NAMES`; each split holds its images in an order drawn from
+        `split_seed`, so that its first images mix the classes. Its
+        `source` attribute says where the images came from.
+
+    Raises:
+        ValueError: when no source holds CIFAR-10 (the message names the
+            three places looked in), or for bad arguments.
+
+    Example:
+
+    ```python
+    data = keras_edda.datasets.load_cifar10("../shared/datasets", max_train=5000)
+    data.split_info()  # {"train": 5000, "validation": 5000, "test": 10000, ...}
+    ```
+    """
+    if validation_fraction != 0:
+        _checks.check_fraction(validation_fraction, "validation_fraction")
+    max_train = _checks.check_positive_int(max_train, "max_train", allow_none=True)
+    if image_size is not None:
+        image_size = _check_image_size(image_size)
+    if channels is not None:
+        _checks.check_choice(channels, "channels", (1, 3))
+    data_format = _checks.standardize_data_format(data_format)
+    (x_train, y_train), (x_test, y_test), info = cifar10.load_arrays(data_dir, download, cache_dir, cache)
+    train, val, _ = split_indices(y_train, 0, validation_fraction, split_seed)
+    rng = np.random.default_rng((split_seed, 2))
+    train, val = rng.permutation(train), rng.permutation(val)
+    test = rng.permutation(len(y_test))
+    if max_train is not None and max_train < len(train):
+        train = train[stratified_subset(y_train[train], max_train, split_seed)]
+
+    def prepared(images):
+        if image_size not in (None, 32) or channels == 1:
+            chunks = [_prepare(images[i:i + 2048], image_size, channels or 3)
+                      for i in range(0, len(images), 2048)]
+            images = np.concatenate(chunks) if chunks else np.zeros((0, image_size or 32, image_size or 32,
+                                                                      channels or 3), "float32")
+        else:
+            images = images.astype("float32") / 255.0
+        return np.transpose(images, (0, 3, 1, 2)) if data_format == "channels_first" else images
+
+    data = Dataset(
+        "cifar10", (prepared(x_train[train]), y_train[train]), (prepared(x_test[test]), y_test[test]),
+        cifar10.CLASS_NAMES, validation=(prepared(x_train[val]), y_train[val]), split_seed=split_seed,
+        validation_fraction=float(validation_fraction))
+    data.source = info["source"]
+    data.cached = info["cached"]
+    return data

@@ -57,7 +57,7 @@ def identities(images):
 
 def test_folder_gives_the_official_split_validation_carved_from_train_and_keras_order(fake, tmp_path):
     root, _ = fake
-    data = cifar10.load_cifar10(root, validation_fraction=2 / 6, split_seed=0, cache_dir=tmp_path)
+    data = datasets.load_cifar10(root, validation_fraction=2 / 6, split_seed=0, cache_dir=tmp_path)
     assert data.class_names == list(cifar10.CLASS_NAMES)
     info = data.split_info()
     assert (info["train"], info["validation"], info["test"]) == (40, 20, 20)
@@ -77,23 +77,23 @@ def test_folder_gives_the_official_split_validation_carved_from_train_and_keras_
     assert set(identities(data.x_test)) == {pixel("test", c, i) for c in range(10) for i in range(2)}
     # The order mixes the classes (not class by class) and is the split seed's.
     assert len(set(data.y_train[:10])) > 3
-    again = cifar10.load_cifar10(root, validation_fraction=2 / 6, split_seed=0, cache_dir=tmp_path)
+    again = datasets.load_cifar10(root, validation_fraction=2 / 6, split_seed=0, cache_dir=tmp_path)
     np.testing.assert_array_equal(again.x_val, data.x_val)
-    other = cifar10.load_cifar10(root, validation_fraction=2 / 6, split_seed=1, cache_dir=tmp_path)
+    other = datasets.load_cifar10(root, validation_fraction=2 / 6, split_seed=1, cache_dir=tmp_path)
     assert set(identities(other.x_val)) != set(identities(data.x_val))
 
 
 def test_archive_equals_folder_and_the_second_load_hits_the_cache(fake, tmp_path):
     root, archive = fake
-    from_folder = cifar10.load_cifar10(root, cache_dir=tmp_path / "a")
-    first = cifar10.load_cifar10(archive, cache_dir=tmp_path / "b")
+    from_folder = datasets.load_cifar10(root, cache_dir=tmp_path / "a")
+    first = datasets.load_cifar10(archive, cache_dir=tmp_path / "b")
     assert first.source == f"archive:{archive}" and not first.cached
     assert from_folder.source == f"folder:{root}"
     np.testing.assert_array_equal(first.x_train, from_folder.x_train)
     np.testing.assert_array_equal(first.y_test, from_folder.y_test)
     files = os.listdir(tmp_path / "b")
     assert len(files) == 1 and files[0].endswith(".npz")
-    second = cifar10.load_cifar10(archive, cache_dir=tmp_path / "b")
+    second = datasets.load_cifar10(archive, cache_dir=tmp_path / "b")
     assert second.cached
     np.testing.assert_array_equal(second.x_train, first.x_train)
     np.testing.assert_array_equal(second.y_val, first.y_val)
@@ -108,7 +108,7 @@ def test_archive_equals_folder_and_the_second_load_hits_the_cache(fake, tmp_path
 
 def test_stratified_max_train_keeps_each_class_share(fake, tmp_path):
     root, _ = fake
-    data = cifar10.load_cifar10(root, validation_fraction=0, max_train=30, cache_dir=tmp_path)
+    data = datasets.load_cifar10(root, validation_fraction=0, max_train=30, cache_dir=tmp_path)
     np.testing.assert_array_equal(np.bincount(data.y_train, minlength=10), [3] * 10)
     labels = np.repeat(np.arange(3), [50, 30, 20])
     keep = datasets.stratified_subset(labels, 10, seed=0)
@@ -131,7 +131,7 @@ def test_sources_in_order_and_one_clear_error_naming_all_three(fake, tmp_path, m
     # data_dir first, then the environment variable.
     assert cifar10.find_source(root) == ("folder", str(root))
     assert cifar10.find_source() == ("archive", str(archive))
-    data = cifar10.load_cifar10(cache_dir=tmp_path)
+    data = datasets.load_cifar10(cache_dir=tmp_path)
     assert data.source == f"archive:{archive}"
     # Then Keras' own copy: used when it is in Keras' cache, downloaded only when allowed.
     monkeypatch.delenv(cifar10.ENV_VAR)
@@ -156,21 +156,21 @@ def test_sources_in_order_and_one_clear_error_naming_all_three(fake, tmp_path, m
 def test_bad_arguments_and_bad_folders_are_refused(fake, tmp_path):
     root, _ = fake
     with pytest.raises(ValueError, match="validation_fraction=1.5"):
-        cifar10.load_cifar10(root, validation_fraction=1.5)
+        datasets.load_cifar10(root, validation_fraction=1.5)
     with pytest.raises(ValueError, match="max_train=0"):
-        cifar10.load_cifar10(root, max_train=0)
+        datasets.load_cifar10(root, max_train=0)
     with pytest.raises(ValueError, match="channels=2"):
-        cifar10.load_cifar10(root, channels=2)
+        datasets.load_cifar10(root, channels=2)
     bad = tmp_path / "bad"
     for split in ("train", "test"):
         os.makedirs(bad / split / "cats")
     with pytest.raises(ValueError, match="class folders must be"):
-        cifar10.load_cifar10(bad, cache=False)
+        datasets.load_cifar10(bad, cache=False)
 
 
 def test_grey_resized_and_channels_first(fake, tmp_path):
     root, _ = fake
-    data = cifar10.load_cifar10(root, image_size=16, channels=1, data_format="channels_first", cache_dir=tmp_path)
+    data = datasets.load_cifar10(root, image_size=16, channels=1, data_format="channels_first", cache_dir=tmp_path)
     assert data.x_train.shape[1:] == (1, 16, 16) and data.x_test.dtype == np.float32
 
 
