@@ -131,8 +131,8 @@ def run_compare(args):
     explainers = args.explainer or ["grad_cam"]
     chosen = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
               "schedule": args.schedule}
-    recipe = user_errors(recipes.Recipe, **{**recipes.DEFAULT.to_dict(),
-                                            **{k: v for k, v in chosen.items() if v is not None}})
+    base = user_errors(recipes.get, args.recipe)
+    recipe = user_errors(base.replace, **{k: v for k, v in chosen.items() if v is not None})
     settings = user_errors(
         protocol.Settings, methods=args.methods, seeds=args.seeds, recipe=recipe, surface=args.surface,
         explainers=explainers, method_settings=_method_settings(args), eval_fills=args.eval_fill,
@@ -238,10 +238,17 @@ def build_parser():
     training.add_argument("--surface", choices=("map", "layer"), default="map",
                           help="the methods as tf.data map functions (map, default) or as layers inside the model")
     training.add_argument("--model", default="cnn",
-                          help="'cnn' (default), 'resnet', or a .keras file (architecture re-initialised per run)")
+                          help="'cnn' (default), 'resnet', 'resnet20' (He et al.'s CIFAR ResNet), any "
+                               "keras.applications name (e.g. mobilenet_v3_small, resnet50_v2, efficientnet_b0; "
+                               "weights=None, at the data's --image-size), or a .keras file (architecture "
+                               "re-initialised per run)")
+    training.add_argument("--recipe", default="default",
+                          help="'default' (the digits': AdamW, cosine, 20 epochs) or 'cifar' (natural images: "
+                               "random crop with 4-pixel padding + horizontal flip under every method, AdamW; "
+                               "docs/recipe.md); --epochs, --batch-size, --learning-rate, --schedule override it")
     training.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (3)")
     training.add_argument("--epochs", type=positive_int,
-                          help="epochs per run (default: keras_edda.recipes.DEFAULT's, 20)")
+                          help="epochs per run (default: the recipe's; 20 for 'default')")
     training.add_argument("--batch-size", type=positive_int, help="(default: the recipe's, 64)")
     training.add_argument("--learning-rate", type=positive_float,
                           help="peak learning rate of AdamW (default: the recipe's, 3e-3)")

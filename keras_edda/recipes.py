@@ -161,6 +161,10 @@ class Recipe:
                       loss or keras.losses.CategoricalCrossentropy(), **kwargs)
         return model
 
+    def replace(self, **changes):
+        """A new recipe with `changes` applied, e.g. `recipes.get("cifar").replace(epochs=30)`."""
+        return Recipe(**{**self.to_dict(), **changes})
+
     def to_dict(self):
         """The recipe as a JSON-ready dict (for results.json); `Recipe(**to_dict())` rebuilds it.
 

@@ -11,9 +11,11 @@ class ModelFactory:
     """Fresh, re-initialised models of one architecture, one per run.
 
     Args:
-        spec: `"cnn"` (the built-in small CNN), `"resnet"` (a small ResNet)
-            or the path of a `.keras` file whose architecture is used with
-            fresh weights (its saved weights are not).
+        spec: a name `keras_edda.models.build` knows (`"cnn"`, `"resnet"`,
+            `"resnet20"`, any `keras.applications` constructor such as
+            `"mobilenet_v3_small"`, built with `weights=None`), or the path
+            of a `.keras` file whose architecture is used with fresh weights
+            (its saved weights are not).
         input_shape: shape of one image.
         num_classes: number of classes.
 
@@ -26,14 +28,14 @@ class ModelFactory:
     ```
     """
 
-    BUILT_IN = ("cnn", "resnet")
-
     def __init__(self, spec, input_shape, num_classes):
         self.spec = spec
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.template = None
-        if spec not in self.BUILT_IN:
+        if models.is_known(spec) and not os.path.exists(spec):
+            models.build(spec, self.input_shape, num_classes)  # a bad size or name fails now, not in a run
+        else:
             self.template = self._load(spec)
 
     @property
@@ -73,8 +75,6 @@ class ModelFactory:
 
     def build(self):
         """A new model with fresh weights (seed it with `keras.utils.set_random_seed`)."""
-        if self.spec == "cnn":
-            return models.small_cnn(self.input_shape, self.num_classes)
-        if self.spec == "resnet":
-            return models.small_resnet(self.input_shape, self.num_classes)
+        if self.template is None:
+            return models.build(self.spec, self.input_shape, self.num_classes)
         return keras.models.clone_model(self.template)

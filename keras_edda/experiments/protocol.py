@@ -278,6 +278,10 @@ def train(method, seed, data, factory, settings, log_dir=None, verbose=2, callba
         masks = annotation_masks(data, method)
         train_data = tf.data.Dataset.from_tensor_slices((data.x_train, y_train, masks["train"]))
         train_data = train_data.shuffle(num_train, seed=seed).batch(recipe.batch_size)
+        if recipe.augmentation is not None:
+            raise ValueError(f"Method {method!r} trains on annotation masks, which a crop or flip of the "
+                             f"images would misplace; use a recipe without augmentation. "
+                             f"Received: augmentation={recipe.augmentation!r}")
         if settings.surface == "map":
             train_data = train_data.map(method_map_fn(layer))
         else:
@@ -288,10 +292,15 @@ def train(method, seed, data, factory, settings, log_dir=None, verbose=2, callba
     else:
         train_data = tf.data.Dataset.from_tensor_slices((data.x_train, y_train))
         train_data = train_data.shuffle(num_train, seed=seed).batch(recipe.batch_size)
+        # The recipe's base augmentation (crop + flip) comes first on both surfaces: the method's copies
+        # are made from the augmented images.
+        if settings.surface == "map" or layer is None:
+            train_data = recipe.augment(train_data, seed=seed)
         if layer is not None and settings.surface == "map":
             train_data = train_data.map(method_map_fn(layer))
         elif layer is not None:
-            model = keras.Sequential([keras.Input(data.image_shape), layer, classifier])
+            model = keras.Sequential([keras.Input(data.image_shape), *recipe.augmentation_layers(seed), layer,
+                                      classifier])
     methods_lib.check_model(model)
     recipe.compile(model, num_train)
     start = time.perf_counter()
