@@ -7,9 +7,11 @@ typed by hand. Pages that keep their prose themselves (docs/excon.md) hold
 `<!-- report: DIR -->` ... `<!-- end report -->`; what lies between is
 replaced in place. Rerun the commands the reports name, then:
 
-    python docs/make_results.py
+    python docs/make_results.py                       # every report
+    python docs/make_results.py --only runs/DIR ...   # only these reports, in place
 """
 
+import argparse
 import os
 import re
 
@@ -27,7 +29,11 @@ def report_of(folder):
     return report.markdown(report.load(os.path.join(os.path.dirname(HERE), folder))).replace("\n## ", "\n### ", 1)
 
 
-def fill_in_place(name):
+def fill_in_place(name, only=None):
+    """Replaces what lies between each `<!-- report: DIR -->` and `<!-- end report -->` of a page.
+
+    `only`: the run folders to regenerate (`None`: every one); the others keep their text.
+    """
     path = os.path.join(HERE, name)
     with open(path) as f:
         lines = f.read().splitlines()
@@ -40,7 +46,7 @@ def fill_in_place(name):
             continue
         out.append(line)
         match = MARKER.match(line.strip())
-        if match:
+        if match and (only is None or match.group(1) in only):
             out += ["", report_of(match.group(1)), ""]
             skipping = True
     if skipping:
@@ -51,13 +57,23 @@ def fill_in_place(name):
     print(f"wrote {path}")
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Writes docs/results.md (and the pages in IN_PLACE) from runs.")
+    parser.add_argument("--only", nargs="+", metavar="DIR",
+                        help="regenerate only the reports of these run folders, in place (results.md keeps "
+                             "each report between its markers); the other reports keep their text")
+    args = parser.parse_args(argv)
+    if args.only:
+        for name in ("results.md",) + IN_PLACE:
+            fill_in_place(name, set(args.only))
+        return
     lines = []
     with open(os.path.join(HERE, "results_prose.md")) as f:
         for line in f.read().splitlines():
             match = MARKER.match(line.strip())
             if match:
-                lines.append(report_of(match.group(1)))
+                # The markers stay, so that one report can be regenerated alone (--only).
+                lines += [line, "", report_of(match.group(1)), "", END]
             else:
                 lines.append(line)
     path = os.path.join(HERE, "results.md")
