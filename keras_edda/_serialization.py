@@ -99,6 +99,11 @@ def explainer_config(explainer, explainer_kwargs=None):
         settings = explainer.get_config()
         settings.pop("data_format", None)
         return name, settings
+    kwargs = dict(explainer_kwargs or {})
+    if isinstance(kwargs.get("fill"), str):
+        from keras_edda.ops import fills
+
+        kwargs["fill"] = fills.pin(kwargs["fill"])  # a file-reading fill is saved pinned to its content
     if callable(explainer) and not isinstance(explainer, str):
-        return serialize_callable(explainer, "explainer"), dict(explainer_kwargs or {})
-    return explainer, dict(explainer_kwargs or {})
+        return serialize_callable(explainer, "explainer"), kwargs
+    return explainer, kwargs
