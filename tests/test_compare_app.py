@@ -451,3 +451,12 @@ def test_compare_on_a_decoy_dataset_reports_reliance_attribution_and_sanity(tmp_
     assert set(scores["grad_cam"]["sanity"]) == {"random_logit"}
     text = (out / "report.md").read_text()
     assert "### Decoy: how much each model uses the shortcut" in text and "#### grad_cam / sanity" in text
+
+
+@pytest.mark.parametrize("name", sorted(keras_edda.explainers.EXPLAINERS))
+def test_every_registered_explainer_is_rebuilt_from_its_config_for_a_given_model(name):
+    model = models.small_cnn((16, 16, 3), 3, width=4)
+    explainer = keras_edda.explainers.get(name, model)
+    twin = type(explainer).from_config(explainer.get_config(), model)
+    assert type(twin) is type(explainer) and twin.get_config() == explainer.get_config()
+    assert twin.model is model

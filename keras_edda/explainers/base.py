@@ -77,14 +77,8 @@ class Explainer:
             self.inspect(tf.zeros(self._known_input_shape()))
 
     def _known_input_shape(self):
-        try:
-            inputs = self.model.inputs
-        except (AttributeError, ValueError):
-            return None
-        if not inputs or len(inputs) != 1:
-            return None
-        shape = (1,) + tuple(inputs[0].shape[1:])
-        return shape if None not in shape else None
+        shape = _checks.model_image_shape(self.model)
+        return (1,) + shape if shape is not None and None not in shape else None
 
     def inspect(self, images):
         """Looks at one model call once and keeps what it learnt.
@@ -258,11 +252,24 @@ class Explainer:
         )
 
     def get_config(self):
+        """The explainer's settings (no model): `from_config(config, model)` rebuilds it."""
         return {
             "batch_size": self.batch_size,
             "use_logits": self.use_logits,
             "data_format": self.data_format,
         }
+
+    @classmethod
+    def from_config(cls, config, model):
+        """Rebuilds an explainer from `get_config()` for `model` (a config holds no model).
+
+        Example:
+
+        ```python
+        twin = type(explainer).from_config(explainer.get_config(), other_model)
+        ```
+        """
+        return cls(model, **config)
 
     def __repr__(self):
         settings = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -13,6 +13,7 @@ import weakref
 import keras
 import tensorflow as tf
 
+from keras_edda import _checks
 from keras_edda.explainers.capture import Tap
 from keras_edda.explainers.inspection import ModelInspection
 
@@ -177,11 +178,11 @@ def describe(model, images=None):
     if head is not None:
         return head
     if images is None:
-        inputs = getattr(model, "inputs", None)
-        if not inputs or len(inputs) != 1 or None in tuple(inputs[0].shape[1:]):
+        shape = _checks.model_image_shape(model)
+        if shape is None or None in shape:
             raise ValueError(
                 f"The input shape of model '{model.name}' is not known; pass a batch of images.")
-        images = tf.zeros((1,) + tuple(inputs[0].shape[1:]))
+        images = tf.zeros((1,) + shape)
     inspection = ModelInspection(model, images)
     return describe_inspection(model, inspection)
 
