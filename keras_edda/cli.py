@@ -370,12 +370,33 @@ def _add_train_inpainter(commands):
     train.set_defaults(handler=run_train_inpainter)
 
 
+def _import_tensorflow_quietly():
+    """Imports TensorFlow without its start-up lines (oneDNN, absl), unless the user set TF_CPP_MIN_LOG_LEVEL.
+
+    Some of those lines are printed by C++ before any log level is read, so standard error is
+    pointed at /dev/null for the import alone (an import error is raised after it is restored).
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def main(argv=None):
     """Runs `keras-edda ARGS`; returns the exit code (0, 2 for a user's mistake, 130 when interrupted)."""
-    # TensorFlow's start-up lines (oneDNN, absl) are quiet unless the user set the variable.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     args.command_line = "keras-edda " + " ".join(sys.argv[1:] if argv is None else argv)
+    _import_tensorflow_quietly()
     import keras_edda
     from keras_edda.experiments import interrupts
 

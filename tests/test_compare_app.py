@@ -460,3 +460,14 @@ def test_every_registered_explainer_is_rebuilt_from_its_config_for_a_given_model
     twin = type(explainer).from_config(explainer.get_config(), model)
     assert type(twin) is type(explainer) and twin.get_config() == explainer.get_config()
     assert twin.model is model
+
+
+def test_commands_print_no_tensorflow_start_up_lines_unless_the_user_asks(tmp_path):
+    runs = [{"method": "none", "seed": 0, "scores": {"accuracy": 0.5}}]
+    results.write_results(str(tmp_path), {"methods": ["none"]}, runs)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1"  # TensorFlow then prints its oneDNN line at start-up
+    ran = subprocess.run([sys.executable, "-m", "keras_edda", "report", str(tmp_path)], capture_output=True,
+                         text=True, env=env, stdin=subprocess.DEVNULL, timeout=300, cwd=ROOT)
+    assert ran.returncode == 0, ran.stderr
+    assert "oneDNN" not in ran.stderr and "absl" not in ran.stderr, ran.stderr
