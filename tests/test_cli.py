@@ -187,7 +187,7 @@ def test_bad_input_gives_one_line_and_non_zero_exit(case, tmp_path, capsys):
         "dataset": (["--dataset", "imagenet"], "Unknown dataset"),
         "data_dir": (["--dataset", "tfds:mnist", "--data-dir", str(tmp_path / "none")],
                      "Cannot load tfds dataset 'mnist'"),
-        "model_file": (["--model", bad_model_file(tmp_path)], "Cannot load model"),
+        "model_file": (["--model", bad_model_file(tmp_path)], "not a .keras archive"),
         "model_classes": (["--model", wrong_classes_model(tmp_path)],
                           "has 3 outputs but the data has 10 classes"),
         "empty_folder": (["--dataset", f"folder:{empty}"], "at least two sub-folders"),

@@ -1,6 +1,7 @@
 """Fresh models of one architecture, one per run of a comparison."""
 
 import os
+import zipfile
 
 import keras
 
@@ -48,6 +49,9 @@ class ModelFactory:
             raise ValueError(f"Model file not found. Received: model={path!r}")
         if not os.path.isfile(path):
             raise ValueError(f"The model must be a .keras file, not a folder. Received: model={path!r}")
+        if not zipfile.is_zipfile(path):  # Keras would say "File not found" about a damaged archive
+            raise ValueError(f"Cannot load model {path!r}: not a .keras archive (a .keras file is a zip file; "
+                             "this one is damaged or of another format)")
         try:
             model = keras.saving.load_model(path, compile=False)
         except Exception as error:  # Keras raises many kinds for a bad file
