@@ -39,10 +39,14 @@ def _explainer_name(text):
 
 
 def _fill_name(text):
-    from keras_edda.ops.fills import FILLS
+    """A registered fill name, or `SCHEME:ARGUMENT` of a registered scheme (e.g. `inpainter:PATH`)."""
+    from keras_edda.ops.fills import FILLS, SCHEMES
 
-    if text not in FILLS:
-        raise argparse.ArgumentTypeError(f"unknown fill {text!r}; registered: {', '.join(sorted(FILLS))}")
+    scheme, colon, argument = text.partition(":")
+    if text not in FILLS and not (colon and argument and scheme in SCHEMES):
+        raise argparse.ArgumentTypeError(
+            f"unknown fill {text!r}; registered: {', '.join(sorted(FILLS))}, or "
+            f"{', '.join(f'{name}:ARGUMENT' for name in sorted(SCHEMES))}")
     return text
 
 

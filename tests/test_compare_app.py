@@ -471,3 +471,16 @@ def test_commands_print_no_tensorflow_start_up_lines_unless_the_user_asks(tmp_pa
                          text=True, env=env, stdin=subprocess.DEVNULL, timeout=300, cwd=ROOT)
     assert ran.returncode == 0, ran.stderr
     assert "oneDNN" not in ran.stderr and "absl" not in ran.stderr, ran.stderr
+
+
+def test_an_inpainter_made_for_another_image_size_is_refused_before_training(tmp_path, capsys):
+    from keras_edda.inpainting.network import build_inpainter
+
+    path = tmp_path / "inpainter16.keras"
+    build_inpainter((16, 16, 1), filters=4, depth=1).save(path)
+    out = tmp_path / "out"
+    assert run_cli("compare", *TINY, "--methods", "none,edda", "--fill", f"inpainter:{path}",
+                   "--out", str(out)) == 2  # the digits are 32x32
+    err = capsys.readouterr().err
+    assert "--methods edda" in err and "16, 16, 1" in err and len(err.strip().splitlines()) == 1
+    assert not (out / "results.json").exists()

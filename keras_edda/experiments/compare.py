@@ -48,7 +48,15 @@ def check_method_settings(settings, image_shape, num_classes):
             if method in protocol.MODEL_METHODS:
                 protocol.model_method(method, settings, tuple(image_shape), num_classes, 1)
             else:
-                protocol.method_layer(method, probe, settings, 1)
+                layer = protocol.method_layer(method, probe, settings, 1)
+                if layer is None:
+                    continue
+                made_for = getattr(getattr(layer, "fill_fn", None), "image_shape", None)  # a learned inpainter
+                shape = tuple(image_shape) if layer.data_format == "channels_last" else \
+                    tuple(image_shape[1:]) + tuple(image_shape[:1])
+                if made_for is not None and tuple(made_for) != shape:
+                    raise ValueError(f"its fill was made for images of shape {tuple(made_for)} (channels last), "
+                                     f"the data's are {shape}; train an inpainter at the data's size")
         except (ValueError, TypeError) as error:
             raise ValueError(f"--methods {method}: {_unknown_setting_hint(method, settings, error)}") from None
 
