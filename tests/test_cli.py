@@ -107,7 +107,8 @@ def test_compare_layer_surface_and_copy_statistics(tmp_path):
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     edda = next(run for run in results["runs"] if run["method"] == "edda")
-    assert set(edda["copies"][0]) == {"non_salient_area", "non_salient_used", "salient_area", "salient_used"}
+    assert set(edda["copies"][0]) == {"non_salient_area", "non_salient_used", "salient_area", "salient_used",
+                                      "copies_loss"}
     assert 0.0 < edda["copies"][0]["salient_area"] < 1.0
     assert results["config"]["surface"] == "layer"
 
