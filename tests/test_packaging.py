@@ -11,6 +11,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Builds a wheel and trains in a subprocess (a minute or two): `.ci/run` runs it after `make test`.
+@pytest.mark.slow
 def test_the_built_wheel_runs_compare_outside_the_checkout(tmp_path):
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
                             ROOT], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
