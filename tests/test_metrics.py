@@ -10,7 +10,8 @@ from conftest import random_images, small_cnn
 
 from keras_edda import explainers, metrics
 
-NAMES = list(metrics.METRICS)
+# The metrics called as metric(model, images, maps): the kinds that replace or remove pixels.
+NAMES = list(metrics.names("fill") + metrics.names("fill_free"))
 
 
 def linear_two_class_model(shape=(8, 8, 3), seed=0):
@@ -50,6 +51,7 @@ def test_metric_attributes():
     for name, cls in metrics.METRICS.items():
         assert cls.name == name
         assert cls.score_direction in ("higher", "lower")
+        assert cls.kind in metrics.KINDS
 
 
 # A slow, obviously-correct reference: one image and one step at a time.
