@@ -147,9 +147,9 @@ def noisy_linear_fill(noise=0.01, tolerance=2e-5, max_iterations=None, seed=None
     (relative to the right-hand side, in the norm of the preconditioner),
     so an image's fill does not depend on the rest of its batch. Distance
     to Quantus (largest pixel difference over the value range) at the
-    default tolerance: 2e-5 to 1e-4 for scattered removals and holes of up
-    to 90% of 64 to 128 px images (measured; a hundredth of the default
-    noise); it grows with the hole and the image (8.8e-4 was seen on large
+    default tolerance: 2e-5 to about 1e-4 for scattered removals and holes
+    of up to 90% of 64 to 128 px images (measured; asserted below 2e-4; a
+    hundredth of the default noise); it grows with the hole and the image (8.8e-4 was seen on large
     holes), so the claim is not "1e-4 everywhere": `tolerance=1e-6` brings
     those cases to 2e-5 at more iterations. With a single visible pixel
     float32 rounding, not the tolerance, bounds it (2e-4 to 2.4e-3 up to
