@@ -98,6 +98,10 @@ class _Reference:
 class MethodLayer(keras.layers.Layer):
     """Base class of the training methods (EDDA, saliency-guided training, ...).
 
+    Saving and loading: `import keras_edda` before `keras.saving.load_model`
+    of a model that holds a method layer (the import registers the layers,
+    explainers and fills; without it Keras cannot find the class).
+
     A subclass passes `copy_names` (one name per copy of an image, e.g.
     `("non_salient", "salient")`) and implements `make_transformation(images, targets, chosen)`; this class
     does the rest: input checks, the warm-up and `rate` draws, the two
