@@ -1,6 +1,11 @@
 """Grad-CAM++, Score-CAM, RISE, Kernel SHAP and MuFidelity against references outside the project:
 tf-keras-vis, scikit-image's resize (the RISE authors' mask code), the shap package and Quantus."""
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -88,8 +93,6 @@ def authors_rise_masks(cells, shifts, height, width):
 
 
 def test_rise_matches_the_authors_algorithm_on_shared_masks():
-    # xplique's Rise needs tensorflow-probability and tf-keras and pins tensorflow <= 2.20 (see
-    # docs/explainers.md); the reference here is the authors' own algorithm with scikit-image's resize.
     pytest.importorskip("skimage")
     model = small_cnn(num_classes=5, activation="softmax")
     images = random_images(3)
@@ -107,6 +110,51 @@ def test_rise_matches_the_authors_algorithm_on_shared_masks():
         expected.append(np.tensordot(scores, reference_masks, axes=1) / 64 / 0.4)
     ours = explainer(images, targets).numpy()[..., 0]
     np.testing.assert_allclose(ours, np.array(expected), rtol=1e-4, atol=1e-6)
+
+
+XPLIQUE = pathlib.Path(os.environ.get("KERAS_EDDA_XPLIQUE",
+                                     pathlib.Path(__file__).resolve().parents[1] / ".venv" / "xplique"))
+
+
+class RiseWithGivenMasks(explainers.Rise):
+    """keras_edda's RISE on final (upsampled, shifted) masks given from outside."""
+
+    def __init__(self, model, given_masks, **kwargs):
+        self.given_masks = tf.constant(given_masks, tf.float32)
+        super().__init__(model, num_masks=len(given_masks), **kwargs)
+
+    def mask_parameters(self):
+        return self.given_masks, tf.zeros([self.num_masks, 2])
+
+    def masks(self, cells, draws, height, width):
+        return cells
+
+
+@pytest.mark.skipif(not (XPLIQUE / "xplique").is_dir(),
+                    reason=f"xplique is not installed in {XPLIQUE} (make test installs it there)")
+def test_rise_matches_xplique_on_shared_masks(tmp_path):
+    # xplique pins tensorflow <= 2.20, so it runs in its own process from its own folder. Its masks differ
+    # from the authors' (tf.image.resize without mirrored borders, one crop offset per chunk) and it divides
+    # by the sum of the masks at each pixel instead of num_masks * p; on the masks it drew, keras_edda's map
+    # times num_masks * p / (sum_i M_i + 1e-4) must equal xplique's.
+    model = small_cnn(num_classes=5, activation="softmax")
+    images, targets = random_images(3), np.array([1, 4, 0])
+    model.save(tmp_path / "model.keras")
+    np.savez(tmp_path / "inputs.npz", images=images, targets=targets)
+    num_masks, grid_size, p = 96, 4, 0.4
+    environment = dict(os.environ, PYTHONPATH=str(XPLIQUE), TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, str(pathlib.Path(__file__).with_name("xplique_rise_reference.py")),
+                    str(tmp_path / "model.keras"), str(tmp_path / "inputs.npz"), str(tmp_path / "xplique.npz"),
+                    str(num_masks), str(grid_size), str(p)],
+                   check=True, env=environment, stdin=subprocess.DEVNULL, timeout=300)
+    theirs = np.load(tmp_path / "xplique.npz")
+    assert theirs["masks"].shape == (3, num_masks, 16, 16)
+    for index in range(3):
+        masks = theirs["masks"][index]
+        explainer = RiseWithGivenMasks(model, masks, p=p, use_logits=False, batch_size=40)
+        ours = explainer(images[index:index + 1], int(targets[index])).numpy()[0, ..., 0]
+        rescaled = ours * num_masks * p / (masks.sum(axis=0) + 1e-4)
+        np.testing.assert_allclose(rescaled, theirs["maps"][index], rtol=1e-4, atol=1e-6)
 
 
 def grid_features_model(model, images, segments, target):
