@@ -8,8 +8,9 @@ against its compute limit, in one process, on the benchmark CNN and on ResNet-20
 References (each on the same model, images and targets, timed in turns with ours):
 Grad-CAM++ and Score-CAM: tf-keras-vis 0.8.7 (`GradcamPlusPlus`, `Scorecam(max_N=-1)`: every
 channel, as ours); RISE: the authors' algorithm (github.com/eclique/RISE: NumPy masks upsampled
-with scikit-image, `model.predict` in batches of `--chunk`), xplique's Rise needing
-tensorflow-probability and tf-keras here; Kernel SHAP: the shap package's `KernelExplainer` on
+with scikit-image, `model.predict` in batches of `--chunk`) and xplique 2.0.2's `Rise` (batch size
+`--chunk`) when `--xplique-path` (default `.venv/xplique`, where `make test` installs it without its
+dependency pins) holds it; Kernel SHAP: the shap package's `KernelExplainer` on
 the same grid segmentation and number of samples, its model call compiled.
 
 The compute limit is the model work the method needs, done as bare batched passes in chunks of
@@ -17,7 +18,8 @@ The compute limit is the model work the method needs, done as bare batched passe
 needs a backward pass to the layer, as in benchmarks/explainers.py for Grad-CAM);
 Score-CAM = (1 + K) forward passes per image (K = the layer's channels); RISE = `--masks`
 forward passes per image; Kernel SHAP = `--samples` + 2 forward passes per image. Prints seconds
-per image and the ratios reference / ours and limit / ours (1.0 = at the limit).
+per image of ours and of the fastest reference (named), the ratios reference / ours for the fastest
+reference and limit / ours (1.0 = at the limit).
 """
 
 import argparse
@@ -116,7 +118,7 @@ def shap_kernel(model, images, targets, segments, num_samples, chunk):
     return run
 
 
-def rows_for(model_name, args):
+def rows_for(model_name, args, xplique_rise=None):
     keras.utils.set_random_seed(0)
     model = MODELS[model_name](args.size)
     images_np = np.random.default_rng(0).uniform(size=(args.images, args.size, args.size, 3)).astype("float32")
@@ -138,11 +140,16 @@ def rows_for(model_name, args):
                       "limit": forward_limit(model, images, 1 + channels, args.chunk)},
         "rise": {"ours": lambda: rise(images, target_tensor),
                  "limit": forward_limit(model, images, args.masks, args.chunk),
-                 "reference": authors_rise(model, images_np, targets, args.masks, 7, 0.5, args.chunk)},
+                 "authors": authors_rise(model, images_np, targets, args.masks, 7, 0.5, args.chunk)},
         "kernel_shap": {"ours": lambda: kernel_shap(images, target_tensor),
                         "limit": forward_limit(model, images, args.samples + 2, args.chunk),
-                        "reference": shap_kernel(model, images_np, targets, segments, args.samples, args.chunk)},
+                        "shap": shap_kernel(model, images_np, targets, segments, args.samples, args.chunk)},
     }
+    if xplique_rise is not None:
+        rise_reference = xplique_rise(model, batch_size=args.chunk, nb_samples=args.masks, grid_size=7,
+                                      preservation_probability=0.5)
+        one_hot = np.eye(10, dtype="float32")[targets]
+        runs["rise"]["xplique"] = lambda: rise_reference.explain(images_np, one_hot)
     try:
         from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
         from tf_keras_vis.scorecam import Scorecam
@@ -152,8 +159,9 @@ def rows_for(model_name, args):
         layer = layer_name.split("/")[-1]
         plus_plus_reference = GradcamPlusPlus(model, clone=True)
         score_cam_reference = Scorecam(model, clone=True)
-        runs["grad_cam_pp"]["reference"] = lambda: plus_plus_reference(score, images_np, penultimate_layer=layer)
-        runs["score_cam"]["reference"] = lambda: score_cam_reference(
+        runs["grad_cam_pp"]["tf-keras-vis"] = lambda: plus_plus_reference(score, images_np,
+                                                                           penultimate_layer=layer)
+        runs["score_cam"]["tf-keras-vis"] = lambda: score_cam_reference(
             score, images_np, penultimate_layer=layer, max_N=-1, batch_size=args.chunk)
     except ImportError:
         pass
@@ -164,8 +172,10 @@ def rows_for(model_name, args):
             continue
         seconds = interleaved_medians(functions, args.repeats)
         ours = seconds["ours"]
-        reference = seconds.get("reference")
-        rows.append((model_name, name, ours / args.images, reference and reference / args.images,
+        references = {label: value for label, value in seconds.items() if label not in ("ours", "limit")}
+        fastest = min(references, key=references.get) if references else None
+        reference = references.get(fastest)
+        rows.append((model_name, name, ours / args.images, fastest, reference and reference / args.images,
                      reference and reference / ours, seconds["limit"] / ours))
     return rows, layer_name, channels
 
@@ -181,19 +191,25 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="benchmark,resnet20")
     parser.add_argument("--only", default="", help="comma-separated explainers to time (default: all four)")
+    parser.add_argument("--xplique-path", default=os.path.join(os.path.dirname(__file__), "..", ".venv", "xplique"),
+                        help="folder holding xplique 2.0.2 (installed with --no-deps); RISE's second reference")
     args = parser.parse_args()
+    xplique_rise = None
+    if os.path.isdir(os.path.join(args.xplique_path, "xplique")):
+        sys.path.append(os.path.abspath(args.xplique_path))
+        from xplique.attributions import Rise as xplique_rise
     print(f"# {device_name()}; {args.images} images {args.size}x{args.size}x3; RISE {args.masks} masks grid 7; "
           f"Kernel SHAP {args.samples} samples grid {args.grid}; chunk {args.chunk}; median of {args.repeats} "
           "turns (ours, reference, limit timed in turns)")
-    print("| model | explainer | keras_edda s/image | reference s/image | reference / ours | limit / ours |\n"
-          "|---|---|---|---|---|---|")
+    print("| model | explainer | keras_edda s/image | fastest reference | its s/image | reference / ours | "
+          "limit / ours |\n|---|---|---|---|---|---|---|")
     for model_name in args.models.split(","):
-        rows, layer, channels = rows_for(model_name, args)
-        for model, name, ours, reference, speedup, limit in rows:
+        rows, layer, channels = rows_for(model_name, args, xplique_rise)
+        for model, name, ours, label, reference, speedup, limit in rows:
             reference_text = f"{reference:.4f}" if reference else "-"
             speedup_text = f"{speedup:.1f}x" if speedup else "-"
-            print(f"| {model} (CAM layer {layer}, K={channels}) | {name} | {ours:.4f} | {reference_text} | "
-                  f"{speedup_text} | {limit:.2f} |")
+            print(f"| {model} (CAM layer {layer}, K={channels}) | {name} | {ours:.4f} | {label or '-'} | "
+                  f"{reference_text} | {speedup_text} | {limit:.2f} |")
 
 
 if __name__ == "__main__":
