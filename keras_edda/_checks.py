@@ -128,6 +128,15 @@ def check_positive_int(value, name, allow_none=False):
     return int(value)
 
 
+def check_seed(seed, name="seed", allow_none=True):
+    """An int seed (not a bool), or None where `allow_none`: a `TypeError` naming the value otherwise."""
+    if seed is None and allow_none:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"`{name}` must be an int{' or None' if allow_none else ''}. Received: {name}={seed!r}")
+    return int(seed)
+
+
 def check_fraction(value, name, low_open=True, high_open=True):
     """Checks that `value` is a float in the interval (0, 1)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

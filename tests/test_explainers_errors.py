@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from conftest import random_images
 
-from keras_edda import explainers
+from keras_edda import explainers, metrics
 
 
 def test_wrong_rank(model):
@@ -92,3 +92,17 @@ def test_bad_settings(model):
         explainers.GradCAM(lambda x: x)
     with pytest.raises(ValueError, match="`data_format`.*Received: data_format='NHWC'"):
         explainers.Saliency(model, data_format="NHWC")
+
+
+@pytest.mark.parametrize("build", [
+    lambda model, seed: explainers.Rise(model, seed=seed),
+    lambda model, seed: explainers.KernelShap(model, seed=seed),
+    lambda model, seed: explainers.Lime(model, seed=seed),
+    lambda model, seed: explainers.SmoothGrad(model, seed=seed),
+    lambda model, seed: metrics.MuFidelity(seed=seed),
+    lambda model, seed: metrics.ModelParameterRandomisation(seed=seed),
+], ids=["rise", "kernel_shap", "lime", "smoothgrad", "mu_fidelity", "randomisation"])
+@pytest.mark.parametrize("seed", [True, 1.5, "0"])
+def test_seed_must_be_an_int(model, build, seed):
+    with pytest.raises(TypeError, match=rf"`seed` must be an int.*Received: seed={seed!r}"):
+        build(model, seed)

@@ -2,7 +2,6 @@
 
 import itertools
 import math
-import numbers
 
 import numpy as np
 import tensorflow as tf
@@ -110,9 +109,7 @@ class KernelShap(Explainer):
                  seed=0, batch_size=512, use_logits=True, data_format=None):
         self.num_samples = _checks.check_positive_int(num_samples, "num_samples")
         self.superpixels = Superpixels(segments, grid_size, slic_options)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = _checks.check_seed(seed)
         self.fill = fill
         self._fill_fn = fills.get(fill, data_format=data_format, seed=seed)
         super().__init__(model, batch_size, use_logits, data_format)

@@ -107,9 +107,7 @@ class Lime(Explainer):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
                 raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
         self.kernel_width, self.alpha = float(kernel_width), float(alpha)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = _checks.check_seed(seed)
         self.fill = fill
         self._fill_fn = fills.get(fill, data_format=data_format, seed=seed)
         super().__init__(model, batch_size, use_logits, data_format)

@@ -1,7 +1,6 @@
 """RISE (Petsiuk, Das & Saenko, BMVC 2018), batched over images and masks."""
 
 import math
-import numbers
 
 import numpy as np
 import tensorflow as tf
@@ -85,9 +84,7 @@ class Rise(Explainer):
         self.num_masks = _checks.check_positive_int(num_masks, "num_masks")
         self.grid_size = check_grid_size(grid_size)
         self.p = _checks.check_fraction(p, "p")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = _checks.check_seed(seed)
         self.fill = fill
         self._fill_fn = fills.get(fill, data_format=data_format, seed=seed)
         super().__init__(model, batch_size, use_logits, data_format)

@@ -51,9 +51,7 @@ class SmoothGrad(Explainer):
         if not sigma >= 0:
             raise ValueError(f"`sigma` must be >= 0. Received: sigma={sigma!r}")
         self.sigma = float(sigma)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise TypeError(f"`seed` must be an int. Received: seed={seed!r}")
-        self.seed = int(seed)
+        self.seed = _checks.check_seed(seed, allow_none=False)
         super().__init__(model, batch_size, use_logits, data_format)
 
     def noise(self, image_shape):

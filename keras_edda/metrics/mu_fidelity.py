@@ -1,7 +1,6 @@
 """MuFidelity (Bhatt, Weller & Moura, IJCAI 2020): do the attributions of
 random subsets predict the drop of the score when the subsets are removed?"""
 
-import numbers
 
 import tensorflow as tf
 
@@ -70,9 +69,7 @@ class MuFidelity(AlignmentMetric):
         self.num_subsets = _checks.check_positive_int(num_subsets, "num_subsets")
         self.grid_size = None if grid_size is None else check_grid_size(grid_size)
         self.subset_fraction = _checks.check_fraction(subset_fraction, "subset_fraction")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = _checks.check_seed(seed)
         self.fill = fill
         self._fill_fn = fills.get(fill, data_format=self.data_format, seed=seed)
 

@@ -240,9 +240,7 @@ class SanityMetric:
         self.absolute = self.absolute_default if absolute is None else absolute
         if not isinstance(self.absolute, bool):
             raise TypeError(f"`absolute` must be a bool. Received: absolute={absolute!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"`seed` must be an int. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = _checks.check_seed(seed, allow_none=False)
         self.batch_size = _checks.check_positive_int(batch_size, "batch_size", allow_none=True)
         self.data_format = _checks.standardize_data_format(data_format)
         self._states = weakref.WeakKeyDictionary()
