@@ -14,7 +14,7 @@ $(STAMP): setup.py
 	$(BIN)/pip install --quiet --no-deps quantus==0.6.0
 	# xplique (RISE reference) pins tensorflow<=2.20 and needs tf-keras: in a folder of its own, which
 	# only its test's subprocess puts on sys.path (tests/xplique_rise_reference.py).
-	$(BIN)/pip install --quiet --no-deps --target $(VENV)/xplique xplique==2.0.2 \
+	$(BIN)/pip install --quiet --no-deps --upgrade --target $(VENV)/xplique xplique==2.0.2 \
 		tensorflow-probability==0.25.0 tf-keras==2.21.0 decorator==5.3.2 dm-tree==0.1.10
 	touch $(STAMP)
 
