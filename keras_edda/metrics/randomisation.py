@@ -160,9 +160,25 @@ class RandomisedCopies:
             work.assign(trained)
 
     def randomise(self, index):
-        """Assigns fresh values to the `index`-th weighted layer from the top."""
-        for variable, fresh in zip(self._layers[index].weights, self._fresh[index]):
-            variable.assign(fresh)
+        """Assigns fresh values to the `index`-th weighted layer from the top.
+
+        `index` is a Python int, or an int32 scalar tensor inside a compiled
+        graph (one `tf.switch_case` branch per layer, so that code after it is
+        traced once for every layer).
+        """
+        if isinstance(index, int):
+            for variable, fresh in zip(self._layers[index].weights, self._fresh[index]):
+                variable.assign(fresh)
+            return
+
+        def branch(layer):
+            def assign():
+                for variable, fresh in zip(self._layers[layer].weights, self._fresh[layer]):
+                    variable.assign(fresh)
+                return tf.constant(0)
+            return assign
+
+        tf.switch_case(index, [branch(layer) for layer in range(len(self._layers))])
 
     def __len__(self):
         return len(self._layers)
@@ -356,13 +372,17 @@ class ModelParameterRandomisation(SanityMetric):
                     classes = tf.argmax(reader(images), axis=-1, output_type=tf.int32)
                 if maps is None:
                     maps = explainer(images, classes)
-                scores = []
-                for index in range(len(copies)):
+                # One explainer in the graph, run once per layer: the trace does not grow with the depth.
+                def step(index, scores):
                     if self.order == "independent":
                         copies.restore()
                     copies.randomise(index)
-                    scores.append(self.compare(maps, explainer(images, classes)))
-                return tf.stack(scores, axis=1)
+                    return index + 1, scores.write(index, self.compare(maps, explainer(images, classes)))
+
+                _, scores = tf.while_loop(
+                    lambda index, _: index < len(copies), step,
+                    (tf.constant(0), tf.TensorArray(tf.float32, size=len(copies))), parallel_iterations=1)
+                return tf.transpose(scores.stack())
 
             self._states[model] = {"copies": copies, "reader": reader,
                                    "run": tf.function(run, reduce_retracing=True, autograph=False)}
