@@ -86,3 +86,16 @@ def test_header_counts_the_test_images_scored():
     runs = fake_runs(["none", "edda"], [0, 1], ["blur"])
     small = {**config(["none", "edda"], ["blur"]), "eval_samples": 128, "split": {"test": 40}}
     assert "; 40 test images for the alignment metrics" in report.markdown({"config": small, "runs": runs})
+
+
+def test_training_table_gives_each_method_its_validation_accuracy_and_time():
+    runs = fake_runs(["none", "edda"], [1, 0], ["blur"])
+    for run in runs:
+        run["validation_accuracy"] = {"none": 0.5, "edda": 0.4}[run["method"]] + 0.1 * run["seed"]
+        run["train_seconds"] = {"none": 100.0, "edda": 300.0}[run["method"]]
+    text = report.markdown({"config": {**config(["none", "edda"], ["blur"]),
+                                       "recipe": {"epochs": 4, "augmentation": "crop_flip"}}, "runs": runs})
+    assert "base augmentation crop_flip" in text
+    assert "| none | 2 | 0.550 (0.500, 0.600) | 100 |" in text
+    assert "| edda | 2 | 0.450 (0.400, 0.500) | 300 |" in text
+    assert report.training_summary([]) == []

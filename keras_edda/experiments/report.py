@@ -207,6 +207,7 @@ def markdown(results, reference=None):
         f"split {split.get('train')} train / {split.get('validation')} validation / {split.get('test')} test "
         f"(split seed {split.get('split_seed')}); recipe {recipe.get('epochs')} epochs × batch "
         f"{recipe.get('batch_size')}, AdamW lr {recipe.get('learning_rate')} {recipe.get('schedule')}, "
+        + (f"base augmentation {recipe['augmentation']}, " if recipe.get("augmentation") else "") +
         f"{config.get('optimizer_steps')} optimiser steps per run; method settings "
         f"`{json.dumps(config.get('method_settings', {}))}`; evaluation fills "
         f"{', '.join(map(str, config.get('eval_fills', [])))}; {_eval_images(config)} test images for the "
@@ -231,6 +232,7 @@ def markdown(results, reference=None):
         for target, met, evidence in checks:
             lines.append(f"| {target} | {'yes' if met else ('no' if met is False else 'n/a')} | {evidence} |")
         lines.append("")
+    lines += training_summary(results["runs"], config.get("methods"))
     lines += decoy_summary(result_tables)
     copies = _copy_summary(results["runs"])
     if copies:
@@ -262,6 +264,28 @@ def warnings_of(config, runs):
                          f"({chance:.3f}): the run looks broken (too few steps, a bad learning rate?); "
                          "its scores say little")
     return lines
+
+
+def training_summary(runs, methods=None):
+    """Per method: validation accuracy (mean and per seed) and training seconds per run, from every run."""
+    by_method = {}
+    for run in sorted(runs, key=lambda run: run["seed"]):
+        by_method.setdefault(run["method"], []).append(run)
+    order = [m for m in (methods or []) if m in by_method] + [m for m in by_method if m not in (methods or [])]
+    rows = []
+    for method in order:
+        accuracies = [run["validation_accuracy"] for run in by_method[method] if "validation_accuracy" in run]
+        seconds = [run["train_seconds"] for run in by_method[method] if "train_seconds" in run]
+        accuracy = (f"{sum(accuracies) / len(accuracies):.3f} ({', '.join(f'{a:.3f}' for a in accuracies)})"
+                    if accuracies else "-")
+        time = f"{sum(seconds) / len(seconds):.0f}" if seconds else "-"
+        rows.append(f"| {method} | {len(by_method[method])} | {accuracy} | {time} |")
+    if not rows:
+        return []
+    return ["### Training: what each method reached at this budget", "",
+            "Every finished run, by seed; training time is the wall time of `fit` (the machine's, not a benchmark).",
+            "", "| method | runs | validation accuracy: mean (per seed) | training seconds per run |",
+            "|---|---|---|---|", *rows, ""]
 
 
 def decoy_summary(result_tables):
