@@ -8,7 +8,7 @@ typed by hand. Pages that keep their prose themselves (docs/excon.md) hold
 replaced in place. Rerun the commands the reports name, then:
 
     python docs/make_results.py                       # every report
-    python docs/make_results.py --only runs/DIR ...   # only these reports, in place
+    python docs/make_results.py --only runs/DIR ...   # only these sections (prose and report), in place
 """
 
 import argparse
@@ -57,6 +57,28 @@ def fill_in_place(name, only=None):
     print(f"wrote {path}")
 
 
+def copy_prose(folder):
+    """Copies the prose of `folder`'s section (its `## ` heading up to its marker) from results_prose.md into
+    results.md, so that `--only` regenerates the whole section, not only its report."""
+    marker = f"<!-- report: {folder} -->"
+    with open(os.path.join(HERE, "results_prose.md")) as f:
+        prose = f.read()
+    path = os.path.join(HERE, "results.md")
+    with open(path) as f:
+        results = f.read()
+    if marker not in prose or marker not in results:
+        return
+    heading = prose.rindex("\n## ", 0, prose.index(marker)) + 1
+    section = prose[heading:prose.index(marker)]
+    title = section.split("\n", 1)[0]
+    start = results.rfind(title + "\n", 0, results.index(marker))
+    if start < 0:
+        raise SystemExit(f"{path}: no section {title!r} before {marker}")
+    with open(path + ".tmp", "w") as f:
+        f.write(results[:start] + section + results[results.index(marker):])
+    os.replace(path + ".tmp", path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Writes docs/results.md (and the pages in IN_PLACE) from runs.")
     parser.add_argument("--only", nargs="+", metavar="DIR",
@@ -64,6 +86,8 @@ def main(argv=None):
                              "each report between its markers); the other reports keep their text")
     args = parser.parse_args(argv)
     if args.only:
+        for folder in args.only:
+            copy_prose(folder)
         for name in ("results.md",) + IN_PLACE:
             fill_in_place(name, set(args.only))
         return

@@ -35,3 +35,13 @@ def test_the_report_is_what_its_records_give(folder):
     assert written == make_results().report_of(folder).strip(), (
         f"docs/results.md's report of {folder} differs from its records: "
         f"run python docs/make_results.py --only {folder}")
+
+
+@pytest.mark.parametrize("folder", committed_reports())
+def test_the_section_prose_is_results_prose(folder):
+    marker = f"<!-- report: {folder} -->"
+    prose = (ROOT / "docs" / "results_prose.md").read_text()
+    results = (ROOT / "docs" / "results.md").read_text()
+    heading = prose.rindex("\n## ", 0, prose.index(marker)) + 1
+    section = prose[heading:prose.index(marker)]
+    assert section in results, f"run python docs/make_results.py --only {folder}"
