@@ -26,7 +26,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check keras_edda tests examples benchmarks docs
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q tests
+	# Two workers, one test file each at a time: much of a test's time is single-threaded tracing.
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python benchmarks/explainers.py

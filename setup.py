@@ -32,6 +32,7 @@ setup(
         "ray": ["ray>=2.9"],
         "test": [
             "pytest",
+            "pytest-xdist",
             "tf-explain==0.3.1",
             "opencv-python-headless",
             "tensorflow-datasets",
