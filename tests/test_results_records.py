@@ -1,4 +1,4 @@
-"""docs/results.md's reports whose run records are committed (docs/runs/...) are what those records give."""
+"""docs/results.md's reports whose run records are committed (docs/records/...) are what those records give."""
 
 import importlib.util
 import pathlib
